@@ -1,0 +1,313 @@
+"""Read OpenStreetMap extracts (``.osm.pbf``, ``.osm``, ``.osm.bz2``) fully offline.
+
+The reader uses pyosmium and keeps only what the thematic layers and the walking
+network need. It copes with plain bounding-box cuts, which is what users download:
+such files have ways whose node references point outside the file. Those ways are
+cut into runs of located nodes (a run of fewer than two nodes is dropped), and areas
+whose rings cannot be closed are not assembled. Both are counted in
+:attr:`OsmData.stats` so a user can see how much of the edge of the extract was lost.
+
+Optional download with osmnx lives in :func:`download_osm`; nothing else in the
+package needs the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from sitefinder.errors import InputError
+
+#: OSM keys kept as columns. Everything the tag → layer mapping and the network use
+#: must be listed here (``sitefinder.layers`` checks its configuration against it).
+KEPT_KEYS: tuple[str, ...] = (
+    "name",
+    "highway",
+    "railway",
+    "amenity",
+    "shop",
+    "healthcare",
+    "leisure",
+    "landuse",
+    "natural",
+    "building",
+    "public_transport",
+    "office",
+    "social_facility",
+    "tourism",
+    "boundary",
+    "admin_level",
+    "foot",
+    "access",
+    "area",
+    "service",
+    "maxspeed",
+    "water",
+    "waterway",
+    "bus",
+    "tram",
+    "subway",
+    "train",
+    "lanes",
+    "tunnel",
+    "layer",
+)
+
+# Ways with these keys are linear features (network, rail, rivers) even when closed.
+_LINEAR_KEYS = ("highway", "railway", "waterway")
+
+SUPPORTED_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".o5m")
+
+
+@dataclass
+class OsmData:
+    """Features read from one OSM file, in EPSG:4326.
+
+    Attributes
+    ----------
+    points : GeoDataFrame
+        Tagged nodes (only nodes with at least one kept key other than ``name``).
+    lines : GeoDataFrame
+        Ways with a ``highway``, ``railway`` or ``waterway`` tag, as LineStrings of
+        located nodes; column ``node_ids`` holds the OSM node ids of the vertices.
+    areas : GeoDataFrame
+        Polygons from closed ways and multipolygon relations with a kept key.
+    path : Path
+        The file read.
+    sha256 : str
+        Checksum of the file, used to key caches and in the run manifest.
+    stats : dict
+        Counts of what was read and what had to be cut or dropped.
+    """
+
+    points: gpd.GeoDataFrame
+    lines: gpd.GeoDataFrame
+    areas: gpd.GeoDataFrame
+    path: Path
+    sha256: str
+    stats: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Bounding box (minx, miny, maxx, maxy) in degrees of everything read."""
+        frames = [f for f in (self.lines, self.points, self.areas) if len(f)]
+        if not frames:
+            return (0.0, 0.0, 0.0, 0.0)
+        b = pd.DataFrame([f.total_bounds for f in frames])
+        return (b[0].min(), b[1].min(), b[2].max(), b[3].max())
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _tag_record(tags) -> dict[str, str | None]:
+    return {k: tags.get(k) for k in KEPT_KEYS}
+
+
+def _has_kept_tag(tags) -> bool:
+    return any(k in tags for k in KEPT_KEYS if k != "name")
+
+
+def _located_runs(nodes) -> list[tuple[list[int], list[tuple[float, float]]]]:
+    """Split a way's node list into runs of nodes that have a location in the file."""
+    runs: list[tuple[list[int], list[tuple[float, float]]]] = []
+    ids: list[int] = []
+    coords: list[tuple[float, float]] = []
+    for nref in nodes:
+        loc = nref.location
+        if loc.valid():
+            ids.append(nref.ref)
+            coords.append((loc.lon, loc.lat))
+        else:
+            if len(ids) >= 2:
+                runs.append((ids, coords))
+            ids, coords = [], []
+    if len(ids) >= 2:
+        runs.append((ids, coords))
+    return runs
+
+
+def _area_polygon(area) -> shapely.MultiPolygon | None:
+    polygons = []
+    for outer in area.outer_rings():
+        shell = [(n.lon, n.lat) for n in outer]
+        holes = [[(n.lon, n.lat) for n in inner] for inner in area.inner_rings(outer)]
+        if len(shell) >= 4:
+            polygons.append(shapely.Polygon(shell, holes))
+    if not polygons:
+        return None
+    geom = shapely.MultiPolygon(polygons) if len(polygons) > 1 else polygons[0]
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    return geom
+
+
+def read_osm(path: str | Path) -> OsmData:
+    """Read an OSM extract into points, lines and areas.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.osm.pbf``, ``.osm`` (XML, optionally ``.bz2``/``.gz`` compressed) or ``.o5m``.
+
+    Returns
+    -------
+    OsmData
+        Points, lines and areas in EPSG:4326 with one column per kept key.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, has an unknown suffix, cannot be parsed or holds no
+        ways at all.
+    """
+    import osmium  # imported here so that `import sitefinder` stays light
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(
+            "the OpenStreetMap file does not exist",
+            path=path,
+            hint="Check the path given with --osm (or `osm:` in the scenario), or download an "
+            "extract for your municipality (.osm.pbf) from an OSM extract service",
+        )
+    name = path.name.lower()
+    if not name.endswith(SUPPORTED_SUFFIXES):
+        raise InputError(
+            f"unknown OpenStreetMap file type '{path.suffix}'",
+            path=path,
+            hint="Use an .osm.pbf file, or OSM XML (.osm, .osm.bz2, .osm.gz)",
+        )
+
+    points: list[dict] = []
+    lines: list[dict] = []
+    areas: list[dict] = []
+    stats = {"nodes": 0, "ways": 0, "relations": 0, "ways_cut": 0, "ways_dropped": 0}
+    try:
+        processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
+        for obj in processor:
+            if obj.is_node():
+                stats["nodes"] += 1
+                if len(obj.tags) and _has_kept_tag(obj.tags):
+                    rec = _tag_record(obj.tags)
+                    rec.update(osm_type="node", osm_id=obj.id)
+                    loc = obj.location
+                    rec["geometry"] = shapely.Point(loc.lon, loc.lat)
+                    points.append(rec)
+            elif obj.is_way():
+                stats["ways"] += 1
+                tags = obj.tags
+                if not any(k in tags for k in _LINEAR_KEYS):
+                    continue
+                runs = _located_runs(obj.nodes)
+                if not runs:
+                    stats["ways_dropped"] += 1
+                    continue
+                if len(runs) > 1 or len(runs[0][0]) != len(obj.nodes):
+                    stats["ways_cut"] += 1
+                base = _tag_record(tags)
+                for ids, coords in runs:
+                    rec = dict(base, osm_type="way", osm_id=obj.id, node_ids=tuple(ids))
+                    rec["geometry"] = shapely.LineString(coords)
+                    lines.append(rec)
+            elif obj.is_relation():
+                stats["relations"] += 1
+            elif obj.is_area():
+                tags = obj.tags
+                if not _has_kept_tag(tags):
+                    continue
+                # Closed highways are lines unless explicitly areas (pedestrian squares).
+                if obj.from_way() and "highway" in tags and tags.get("area") != "yes":
+                    continue
+                geom = _area_polygon(obj)
+                if geom is None or geom.is_empty:
+                    continue
+                rec = _tag_record(tags)
+                rec.update(
+                    osm_type="way" if obj.from_way() else "relation",
+                    osm_id=obj.orig_id(),
+                    geometry=geom,
+                )
+                areas.append(rec)
+    except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
+        if "out of order" in str(exc):
+            raise InputError(
+                f"the OpenStreetMap file is not sorted by type and id ({exc})",
+                path=path,
+                hint="Sort it first, e.g. `osmium sort in.osm -o sorted.osm.pbf` (osmium-tool), "
+                "then pass the sorted file",
+            ) from exc
+        raise InputError(
+            f"the OpenStreetMap file could not be read ({exc})",
+            path=path,
+            hint="Check that it is a complete .osm.pbf or OSM XML file (re-download it if "
+            "it was truncated)",
+        ) from exc
+
+    if stats["ways"] == 0:
+        raise InputError(
+            "the OpenStreetMap file holds no ways (no streets, paths or buildings)",
+            path=path,
+            hint="Use an extract that covers the area of the candidate plots",
+        )
+
+    columns = ["osm_type", "osm_id", *KEPT_KEYS]
+    stats.update(points=len(points), lines=len(lines), areas=len(areas))
+    return OsmData(
+        points=_frame(points, columns),
+        lines=_frame(lines, [*columns, "node_ids"]),
+        areas=_frame(areas, columns),
+        path=path,
+        sha256=file_sha256(path),
+        stats=stats,
+    )
+
+
+def _frame(records: list[dict], columns: list[str]) -> gpd.GeoDataFrame:
+    if not records:
+        return gpd.GeoDataFrame(
+            {c: pd.Series(dtype=object) for c in columns}, geometry=[], crs="EPSG:4326"
+        )
+    frame = gpd.GeoDataFrame(records, geometry="geometry", crs="EPSG:4326")
+    return frame[[*columns, "geometry"]]
+
+
+def download_osm(
+    bbox: tuple[float, float, float, float], out_path: str | Path
+) -> Path:  # pragma: no cover - needs the internet
+    """Download OSM data for ``bbox`` (west, south, east, north) with osmnx and save it.
+
+    This is an optional convenience for users who are online; the rest of the
+    tool reads the saved file offline. Requires the ``online`` extra (osmnx).
+
+    Parameters
+    ----------
+    bbox : tuple of float
+        West, south, east, north in degrees.
+    out_path : str or Path
+        Where to write the ``.osm`` XML file.
+    """
+    try:
+        import osmnx as ox
+    except ImportError as exc:
+        raise InputError(
+            "downloading needs osmnx, which is not installed",
+            hint="Install it with `pip install sitefinder[online]`, or download an .osm.pbf "
+            "extract yourself and pass it with --osm",
+        ) from exc
+    out_path = Path(out_path)
+    ox.settings.all_oneway = True  # keeps the saved XML faithful to the original ways
+    graph = ox.graph_from_bbox(bbox, network_type="all", retain_all=True, simplify=False)
+    ox.io.save_graph_xml(graph, filepath=out_path)
+    return out_path
