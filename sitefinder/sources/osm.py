@@ -55,6 +55,7 @@ KEPT_KEYS: tuple[str, ...] = (
     "train",
     "lanes",
     "tunnel",
+    "man_made",
     "layer",
 )
 

@@ -1,0 +1,402 @@
+"""How many småhus units each plot takes, by laying the units out geometrically.
+
+Plot capacity is the cost driver in docs/DOMAIN.md criterion 11 (the plot cost is spread
+over "usually four per plot", some plots take only 2–3) and it is capped by the clustering
+limits of criterion 10 (Sandnes' main rule 4 co-located units, national guidance 6–8 at
+most). A number read off the plot area alone over-counts narrow and irregular plots, so
+each plot gets a real layout that a map can draw and a planner can check.
+
+The layout, per plot
+--------------------
+1. *Buildable area* = the plot shrunk inwards by ``setback_m`` (distance from the plot
+   boundary to any unit wall).
+2. Units are ``unit_width_m`` × ``unit_length_m`` rectangles (default 6 m × 8.5 m, the
+   exterior of a road-transportable unit in Verdal, DOMAIN.md "What a småhus is", §6.1).
+   They are placed on a rectangular grid whose pitch is the unit size plus
+   ``unit_spacing_m``, so every pair of units is at least ``unit_spacing_m`` apart
+   (fire separation). The grid is tried at ``n_angles`` orientations, starting from the
+   orientation of the buildable area's minimum rotated rectangle (plots usually follow a
+   road), and at ``grid_phases`` × ``grid_phases`` shifts; the layout with most units wins.
+   A unit is kept when the buildable area covers it.
+3. *Per-unit extras* — an outdoor store/technical room (§6.1), a share of guest parking
+   (0.5 space per unit, Sandnes rule f, §6.6) and a fireproof waste container (Sandnes
+   rule g, §6.6) — are not drawn. They take an area budget: each unit needs
+   ``extras_area_m2`` of plot that is neither under a unit nor inside its
+   fire-separation zone (the unit grown by half the spacing). The setback strip counts
+   as free: parking and bins usually sit by the access road. When the budget does not
+   fit, units are dropped (the ones farthest from the middle of the plot first) until it
+   does.
+4. Capacity = units placed, capped at ``max_units_per_site``. A plot that takes fewer than
+   ``min_units_per_site`` keeps its count and layout but gets status ``too_small`` with a
+   reason in bokmål and English.
+
+Invalid polygons are repaired with :func:`shapely.make_valid` (the ranked output reports
+invalid geometry itself); plots without polygon area get capacity 0 and a reason, never an
+exception.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sitefinder.errors import InputError
+
+#: The hard ceiling on units per site. DOMAIN.md criterion 10: national guidance says not
+#: more than 6–8 units together and the residents call an 8-unit cluster a ghetto; above
+#: 4–5 units a staffed base is usually needed, which is a different kind of project.
+HARD_MAX_UNITS_PER_SITE = 6
+
+STATUS_OK = "ok"
+STATUS_TOO_SMALL = "too_small"
+STATUS_NO_GEOMETRY = "no_geometry"
+STATUS_NOT_POLYGON = "not_polygon"
+
+
+class CapacitySettings(BaseModel):
+    """How småhus units are laid out on a plot (scenario key ``capacity:``).
+
+    Every default is traceable to docs/DOMAIN.md; the section is named on each field.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    unit_width_m: Annotated[float, Field(gt=0, le=30)] = 6.0
+    """Short side of one unit's exterior footprint, metres (DOMAIN.md §6.1: Verdal's
+    road-transportable unit is about 6 m × 8.5 m)."""
+
+    unit_length_m: Annotated[float, Field(gt=0, le=30)] = 8.5
+    """Long side of one unit's exterior footprint, metres (DOMAIN.md §6.1)."""
+
+    unit_spacing_m: Annotated[float, Field(ge=0, le=100)] = 8.0
+    """Minimum clear distance between two units' walls, metres. Fire separation between
+    detached buildings; the report stresses detached units with no shared walls
+    (DOMAIN.md "What a småhus is") and distance between units (criterion 7)."""
+
+    setback_m: Annotated[float, Field(ge=0, le=100)] = 4.0
+    """Minimum distance from the plot boundary to any unit wall, metres (the usual
+    4 m distance to the neighbour's boundary)."""
+
+    store_area_m2: Annotated[float, Field(ge=0, le=200)] = 6.0
+    """Outdoor store/technical room per unit, m² of plot (DOMAIN.md §6.1, §6.5.2: each unit
+    usually has one, reachable from outside)."""
+
+    guest_parking_per_unit: Annotated[float, Field(ge=0, le=5)] = 0.5
+    """Guest parking spaces per unit (DOMAIN.md criterion 12, Sandnes rule f, §6.6)."""
+
+    parking_space_area_m2: Annotated[float, Field(ge=0, le=100)] = 25.0
+    """Plot area per parking space including its share of the access lane, m²
+    (2.5 m × 5 m stall plus manoeuvring; an assumption, not from the report)."""
+
+    waste_area_m2: Annotated[float, Field(ge=0, le=50)] = 2.0
+    """Area for the fireproof waste container each unit gets, m² (DOMAIN.md criterion 12,
+    Sandnes rule g, §6.6)."""
+
+    min_units_per_site: Annotated[int, Field(ge=1)] = 2
+    """Fewest units that make a plot worth using (DOMAIN.md criterion 11: the plot cost is
+    spread over the units; table "units per site 2–4"). Set 1 to allow single units."""
+
+    max_units_per_site: Annotated[int, Field(ge=1)] = 4
+    """Most units placed on one plot (DOMAIN.md criterion 10: Sandnes main rule 4;
+    never more than 6 — see :data:`HARD_MAX_UNITS_PER_SITE`)."""
+
+    n_angles: Annotated[int, Field(ge=1, le=36)] = 6
+    """Grid orientations tried per plot, evenly spread over 180° from the plot's
+    minimum-rotated-rectangle orientation (6 → every 30°, includes the 90° turn)."""
+
+    grid_phases: Annotated[int, Field(ge=1, le=6)] = 3
+    """Grid shifts tried along each axis per orientation (3 → shifts of 0, 1/3, 2/3 pitch)."""
+
+    @field_validator("max_units_per_site")
+    @classmethod
+    def _hard_ceiling(cls, value: int) -> int:
+        if value > HARD_MAX_UNITS_PER_SITE:
+            raise ValueError(
+                f"max_units_per_site is {value}, but at most {HARD_MAX_UNITS_PER_SITE} units "
+                "may share a site (DOMAIN.md criterion 10: guidance 6–8 at most, residents "
+                "call 8 a ghetto); use 4 (Sandnes' main rule) or up to 6"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> CapacitySettings:
+        if self.min_units_per_site > self.max_units_per_site:
+            raise ValueError(
+                f"min_units_per_site ({self.min_units_per_site}) is above max_units_per_site "
+                f"({self.max_units_per_site}); lower the minimum or raise the maximum"
+            )
+        return self
+
+    @property
+    def extras_area_m2(self) -> float:
+        """Plot area each unit needs outside the units and their fire-separation zones, m²."""
+        return (
+            self.store_area_m2
+            + self.guest_parking_per_unit * self.parking_space_area_m2
+            + self.waste_area_m2
+        )
+
+
+def require_projected(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> None:
+    """Raise :class:`InputError` unless ``gdf`` has a projected (metric) CRS.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame or GeoSeries
+        The layer to check.
+    what : str
+        The layer's name, for the message (e.g. ``"plots"``).
+
+    """
+    crs = gdf.crs
+    if crs is None:
+        raise InputError(
+            f"the {what} layer has no coordinate reference system",
+            where=what,
+            hint="Set it (e.g. gdf.set_crs(25833)) to the local UTM CRS the pipeline uses",
+        )
+    if not crs.is_projected:
+        raise InputError(
+            f"the {what} layer is in {crs.to_string()}, a geographic CRS in degrees; "
+            "distances and areas need metres",
+            where=what,
+            hint="Reproject it first, e.g. gdf.to_crs(25832) or gdf.to_crs(25833)",
+        )
+
+
+def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry | None:
+    """Return the polygonal part of ``geom`` (repaired if invalid), or None if it has none."""
+    if geom is None or geom.is_empty:
+        return None
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    if geom.geom_type == "GeometryCollection":
+        parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+        if parts:
+            return shapely.union_all(parts)
+    return None
+
+
+def _mrr_angle_deg(geom: shapely.Geometry) -> float:
+    """Orientation of the long side of ``geom``'s minimum rotated rectangle, degrees."""
+    env = shapely.oriented_envelope(geom)
+    if env.geom_type != "Polygon":
+        return 0.0
+    xy = np.asarray(env.exterior.coords)[:3]
+    edges = np.diff(xy, axis=0)
+    longest = edges[np.argmax(np.hypot(edges[:, 0], edges[:, 1]))]
+    return math.degrees(math.atan2(longest[1], longest[0])) % 180.0
+
+
+def _rotation(deg: float) -> np.ndarray:
+    rad = math.radians(deg)
+    c, s = math.cos(rad), math.sin(rad)
+    return np.array([[c, -s], [s, c]])
+
+
+class _Layout:
+    """Best layout found so far for one plot, in the plot's local (rotated) frame."""
+
+    __slots__ = ("angle", "boxes", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.angle = 0.0
+        self.boxes: np.ndarray = np.empty(0, dtype=object)
+
+
+def _grid_boxes(
+    bounds: tuple[float, float, float, float], w: float, h: float, s: float, fx: float, fy: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower-left corners (xs, ys) of a grid of w × h boxes with gap s, shifted by fx, fy."""
+    minx, miny, maxx, maxy = bounds
+    px, py = w + s, h + s
+    xs = np.arange(minx + fx * px, maxx - w + 1e-9, px)
+    ys = np.arange(miny + fy * py, maxy - h + 1e-9, py)
+    gx, gy = np.meshgrid(xs, ys)
+    return gx.ravel(), gy.ravel()
+
+
+def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int, shapely.Geometry]:
+    """Lay units out on one polygonal plot; return (units, MultiPolygon of footprints)."""
+    w, h = settings.unit_width_m, settings.unit_length_m
+    s = settings.unit_spacing_m
+    cap = settings.max_units_per_site
+    extras = settings.extras_area_m2
+    empty = shapely.MultiPolygon()
+
+    buildable = plot.buffer(-settings.setback_m, join_style="mitre") if settings.setback_m else plot
+    if buildable.is_empty or buildable.area < w * h:
+        return 0, empty
+
+    # Work around the buildable area's centroid: rotating UTM coordinates of ~10^6 m
+    # would lose sub-millimetre precision and make "covers" flicker on touching edges.
+    origin = np.array(buildable.centroid.coords[0])
+    plot_local = shapely.transform(plot, lambda xy: xy - origin)
+    build_local = shapely.transform(buildable, lambda xy: xy - origin)
+    plot_area = plot.area
+
+    base = _mrr_angle_deg(buildable)
+    angles = [(base + k * 180.0 / settings.n_angles) % 180.0 for k in range(settings.n_angles)]
+    phases = [k / settings.grid_phases for k in range(settings.grid_phases)]
+
+    best = _Layout()
+    for angle in angles:
+        # Rotate the plot by -angle so the grid can be axis-aligned in this frame.
+        rot = _rotation(-angle)
+        b_rot = shapely.transform(build_local, lambda xy, r=rot: xy @ r.T)
+        shapely.prepare(b_rot)
+        p_rot = None
+        for fx in phases:
+            for fy in phases:
+                xs, ys = _grid_boxes(b_rot.bounds, w, h, s, fx, fy)
+                if xs.size <= best.n:
+                    continue
+                boxes = shapely.box(xs, ys, xs + w, ys + h)
+                inside = shapely.covers(b_rot, boxes)
+                count = int(inside.sum())
+                if count <= best.n:
+                    continue
+                boxes, xs, ys = boxes[inside], xs[inside], ys[inside]
+                # Keep the units nearest the middle: a compact group leaves the edges
+                # free for the extras and reads as one site on the map.
+                order = np.argsort(np.hypot(xs + w / 2, ys + h / 2), kind="stable")
+                boxes, xs, ys = boxes[order][:cap], xs[order][:cap], ys[order][:cap]
+                if p_rot is None:
+                    p_rot = shapely.transform(plot_local, lambda xy, r=rot: xy @ r.T)
+                    shapely.prepare(p_rot)
+                # Fire-separation zones of grid neighbours touch but never overlap, so the
+                # union's area is the sum of the parts' areas inside the plot.
+                zones = shapely.box(xs - s / 2, ys - s / 2, xs + w + s / 2, ys + h + s / 2)
+                used = np.cumsum(shapely.area(shapely.intersection(zones, p_rot)))
+                k = np.arange(1, used.size + 1)
+                fits = (plot_area - used) >= k * extras - 1e-9
+                n = int(k[fits].max()) if fits.any() else 0
+                if n > best.n:
+                    best.n, best.angle, best.boxes = n, angle, boxes[:n]
+                if best.n >= cap:
+                    break
+            if best.n >= cap:
+                break
+        if best.n >= cap:
+            break
+
+    if best.n == 0:
+        return 0, empty
+    back = _rotation(best.angle)
+    units = shapely.transform(best.boxes, lambda xy: xy @ back.T + origin)
+    return best.n, shapely.MultiPolygon(list(units))
+
+
+def _reasons_too_small(n: int, settings: CapacitySettings) -> tuple[str, str]:
+    size = f"{settings.unit_width_m:g} × {settings.unit_length_m:g} m"
+    nb = (
+        f"Tomten har plass til {n} enhet(er), minst {settings.min_units_per_site} kreves "
+        f"(enheter {size}, {settings.unit_spacing_m:g} m mellom enhetene, "
+        f"{settings.setback_m:g} m fra tomtegrensen, {settings.extras_area_m2:g} m² "
+        "til bod, gjesteparkering og avfall per enhet)"
+    )
+    en = (
+        f"The plot fits {n} unit(s), at least {settings.min_units_per_site} are required "
+        f"(units {size}, {settings.unit_spacing_m:g} m between units, "
+        f"{settings.setback_m:g} m from the plot boundary, {settings.extras_area_m2:g} m² "
+        "for store, guest parking and waste per unit)"
+    )
+    return nb, en
+
+
+def plan_units(plots: gpd.GeoDataFrame, settings: CapacitySettings) -> pd.DataFrame:
+    """Lay out småhus units on every plot and report each plot's capacity.
+
+    Parameters
+    ----------
+    plots : GeoDataFrame
+        Candidate plots in a projected (metric) CRS. Any geometry is accepted; plots
+        without polygon area get capacity 0 and a reason.
+    settings : CapacitySettings
+        Unit size, spacing, setback, extras and the units-per-site limits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``plots``, with columns
+
+        - ``capacity_units`` (int): units placed, at most ``max_units_per_site``; a
+          ``too_small`` plot keeps the count that does fit;
+        - ``layout`` (geometry, the plots' CRS): MultiPolygon of the unit footprints
+          (empty when none fit);
+        - ``capacity_status`` (str): ``ok``, ``too_small``, ``no_geometry`` or
+          ``not_polygon``;
+        - ``capacity_reason_nb``, ``capacity_reason_en`` (str): why a plot is not ``ok``
+          (``""`` when it is).
+
+    Raises
+    ------
+    InputError
+        When ``plots`` has no CRS or a geographic one.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> plots = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 40, 40)], crs=25833)
+    >>> plan_units(plots, CapacitySettings())["capacity_units"].tolist()
+    [4]
+
+    """
+    if not isinstance(plots, gpd.GeoDataFrame):
+        raise InputError(
+            f"plan_units needs a GeoDataFrame of plots, got {type(plots).__name__}",
+            where="plots",
+        )
+    require_projected(plots, "plots")
+
+    n_rows = len(plots)
+    units = np.zeros(n_rows, dtype=np.int64)
+    layouts: list[shapely.Geometry] = [shapely.MultiPolygon()] * n_rows
+    status = np.full(n_rows, STATUS_OK, dtype=object)
+    reason_nb = np.full(n_rows, "", dtype=object)
+    reason_en = np.full(n_rows, "", dtype=object)
+
+    for i, geom in enumerate(plots.geometry.array):
+        if geom is None or geom.is_empty:
+            status[i] = STATUS_NO_GEOMETRY
+            reason_nb[i] = "Tomten mangler geometri, så ingen enheter kan plasseres"
+            reason_en[i] = "The plot has no geometry, so no units can be placed"
+            continue
+        poly = _polygonal(geom)
+        if poly is None:
+            status[i] = STATUS_NOT_POLYGON
+            reason_nb[i] = (
+                f"Tomten er et {geom.geom_type}-objekt uten areal; tegn den som polygon "
+                "for å beregne kapasitet"
+            )
+            reason_en[i] = (
+                f"The plot is a {geom.geom_type} without area; draw it as a polygon to "
+                "compute its capacity"
+            )
+            continue
+        n, layout = _layout_one(poly, settings)
+        units[i] = n
+        layouts[i] = layout
+        if n < settings.min_units_per_site:
+            status[i] = STATUS_TOO_SMALL
+            reason_nb[i], reason_en[i] = _reasons_too_small(n, settings)
+
+    return pd.DataFrame(
+        {
+            "capacity_units": units,
+            "layout": gpd.GeoSeries(layouts, index=plots.index, crs=plots.crs),
+            "capacity_status": pd.Series(status, index=plots.index, dtype=object),
+            "capacity_reason_nb": pd.Series(reason_nb, index=plots.index, dtype=object),
+            "capacity_reason_en": pd.Series(reason_en, index=plots.index, dtype=object),
+        },
+        index=plots.index,
+    )

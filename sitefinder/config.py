@@ -1,0 +1,352 @@
+"""The scenario: layers, network settings, criteria, weights and exclusions.
+
+A scenario is one YAML file validated by pydantic *before* any heavy work. Every error
+in it is reported at once, each with the path of the field (``criteria.transit.weight``),
+so a planner can fix the whole file in one go. The shipped default scenario
+(``sitefinder/scenarios/default.yaml``) encodes docs/DOMAIN.md and cites the section of
+the SINTEF report behind each number.
+
+The scenario has two halves with different costs:
+
+* **measurement** (``crs``, ``layers``, ``network``, ``measure``): changing these means
+  measuring again (network work, seconds to minutes);
+* **scoring** (``criteria``, ``exclusions``): changing these only re-scores the metrics
+  table (milliseconds). :meth:`Scenario.measurement_key` tells the two apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sitefinder.errors import InputError, ScenarioError
+
+#: Network categories: walking distance, time and counts are measured to each.
+NETWORK_CATEGORIES: tuple[str, ...] = (
+    "transit",
+    "grocery",
+    "pharmacy",
+    "health",
+    "meeting",
+    "nature",
+)
+#: Layers measured by straight-line distance from the plot.
+BUFFER_LAYERS: tuple[str, ...] = ("dwellings", "residential_areas", "industrial")
+
+
+class _Strict(BaseModel):
+    """Base model: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TagRule(_Strict):
+    """One OSM tag rule: every listed key must match (AND); ``"*"`` matches any value."""
+
+    tags: dict[str, list[str] | Literal["*"]]
+    name_regex: str | None = Field(
+        default=None, description="Also require the feature's name to match this regex."
+    )
+
+
+class LayerSpec(_Strict):
+    """How one thematic layer is built from OSM (or read from a file the user supplies)."""
+
+    label_nb: str
+    label_en: str
+    rules: list[TagRule] = Field(default_factory=list)
+    geometry: Literal["points", "areas", "any"] = "any"
+    min_area_m2: float = Field(default=0.0, ge=0)
+    file: Path | None = Field(
+        default=None,
+        description="Use this GeoPackage/GeoJSON instead of OSM (e.g. the municipality's "
+        "own list of NAV offices).",
+    )
+
+    @model_validator(mode="after")
+    def _rules_or_file(self) -> LayerSpec:
+        if not self.rules and self.file is None:
+            raise ValueError("a layer needs either OSM tag `rules` or a `file`")
+        return self
+
+
+class NetworkSettings(_Strict):
+    """The walking network and how plots and features are joined to it."""
+
+    walk_speed_kmh: float = Field(default=4.5, gt=0, le=10, description="DOMAIN.md: 4.5 km/h")
+    highway_types: list[str] = Field(
+        default=[
+            "footway",
+            "path",
+            "pedestrian",
+            "steps",
+            "living_street",
+            "residential",
+            "service",
+            "unclassified",
+            "tertiary",
+            "tertiary_link",
+            "secondary",
+            "secondary_link",
+            "primary",
+            "primary_link",
+            "cycleway",
+            "track",
+            "corridor",
+            "bridleway",
+            "road",
+            "platform",
+        ],
+        description="OSM highway values walked on. Motorways and trunk roads are left out "
+        "(DOMAIN.md criterion 5: short and traffic-safe routes).",
+    )
+    max_snap_m: float = Field(
+        default=250.0,
+        gt=0,
+        description="A plot farther than this from any walkable way is 'outside the "
+        "network area'; features farther than this are not joined to the network.",
+    )
+    max_distance_m: float = Field(
+        default=5000.0,
+        gt=0,
+        description="Walking distances are searched up to this far; beyond it the nearest "
+        "feature is reported as 'none within' this distance.",
+    )
+    segment_m: float = Field(
+        default=20.0,
+        gt=0,
+        description="Long street segments are split into pieces at most this long so that "
+        "snapping lands near the true nearest point of the street.",
+    )
+    boundary_step_m: float = Field(
+        default=10.0, gt=0, description="Spacing of access points sampled on plot boundaries."
+    )
+    snap_candidates: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="Network nodes tried per access point, so a plot beside a tiny detached "
+        "footway fragment still finds the main network when it is within reach.",
+    )
+
+
+class MeasureSettings(_Strict):
+    """Raw metrics: what to count."""
+
+    count_within_min: float = Field(
+        default=10.0, gt=0, description="Count features of each category within this many minutes."
+    )
+
+
+class LinearValue(_Strict):
+    """Linear value function: 1 at ``ideal``, 0 at ``unacceptable``, linear between.
+
+    Works both ways: ``ideal < unacceptable`` means less is better (distances),
+    ``ideal > unacceptable`` means more is better (counts, screening distance).
+    """
+
+    kind: Literal["linear"] = "linear"
+    ideal: float
+    unacceptable: float
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LinearValue:
+        if self.ideal == self.unacceptable:
+            raise ValueError("`ideal` and `unacceptable` must differ")
+        return self
+
+
+class WindowValue(_Strict):
+    """Window value function: 0 below ``unacceptable_below``, 1 between ``ideal_from`` and
+    ``ideal_to``, 0 above ``unacceptable_above``, linear in between.
+
+    Encodes "screened from neighbours, but not hidden away" (DOMAIN.md criterion 7).
+    """
+
+    kind: Literal["window"] = "window"
+    unacceptable_below: float
+    ideal_from: float
+    ideal_to: float
+    unacceptable_above: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowValue:
+        points = [self.unacceptable_below, self.ideal_from, self.ideal_to, self.unacceptable_above]
+        if points != sorted(points) or self.unacceptable_below == self.ideal_from or (
+            self.ideal_to == self.unacceptable_above
+        ):
+            raise ValueError(
+                "window must satisfy unacceptable_below < ideal_from <= ideal_to < "
+                "unacceptable_above"
+            )
+        return self
+
+
+class Criterion(_Strict):
+    """One criterion: a metric, a value function and a weight."""
+
+    metric: str = Field(description="Column of the metrics table, e.g. dist_transit_m.")
+    value: LinearValue | WindowValue = Field(discriminator="kind")
+    weight: float = Field(ge=0, description="Relative importance; weights need not sum to 1.")
+    label_nb: str
+    label_en: str
+    source: str = Field(default="", description="Where the numbers come from (DOMAIN.md §).")
+    exclude_when_unacceptable: bool = Field(
+        default=False, description="Exclude a plot whose value is 0 on this criterion."
+    )
+
+
+class Exclusion(_Strict):
+    """A hard exclusion: plots whose ``metric`` equals ``equals`` are excluded."""
+
+    metric: str
+    equals: bool | float | str = True
+    reason_nb: str
+    reason_en: str
+    source: str = ""
+
+
+class Scenario(_Strict):
+    """A complete scenario: what to measure and how to judge it.
+
+    Build it in code, or load it with :func:`load_scenario`. Unknown keys, negative
+    weights and malformed value functions are refused with every error listed.
+    """
+
+    name: str = "default"
+    description: str = ""
+    language: Literal["nb", "en"] = "nb"
+    crs: str = Field(
+        default="auto",
+        description="'auto' picks EPSG:25832/25833/25835 from the plots' longitude; or any "
+        "projected CRS such as 'EPSG:25833'.",
+    )
+    layers: dict[str, LayerSpec] = Field(default_factory=dict)
+    network: NetworkSettings = Field(default_factory=NetworkSettings)
+    measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    criteria: dict[str, Criterion] = Field(default_factory=dict)
+    exclusions: list[Exclusion] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        missing = [c for c in (*NETWORK_CATEGORIES, *BUFFER_LAYERS) if c not in self.layers]
+        if missing:
+            raise ValueError(f"layers missing: {', '.join(missing)} (every scenario needs them)")
+        if self.criteria and sum(c.weight for c in self.criteria.values()) <= 0:
+            raise ValueError("at least one criterion needs a weight above 0")
+        return self
+
+    def measurement_key(self) -> str:
+        """Hash of the settings that change the metrics table (not the scoring ones)."""
+        part = self.model_dump(mode="json", include={"crs", "layers", "network", "measure"})
+        return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """Write the scenario as YAML (to ``path`` when given) and return the text."""
+        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Scenario:
+        """Load and validate a scenario file (see :func:`load_scenario`)."""
+        return load_scenario(path)
+
+    def with_weights(self, **weights: float) -> Scenario:
+        """A copy with some criteria's weights changed, e.g. ``with_weights(transit=2)``."""
+        data = self.model_dump()
+        for key, weight in weights.items():
+            if key not in data["criteria"]:
+                raise InputError(
+                    f"unknown criterion '{key}'",
+                    where="with_weights",
+                    hint=f"Known criteria: {', '.join(data['criteria'])}",
+                )
+            data["criteria"][key]["weight"] = weight
+        return _validate(data, None)
+
+
+def default_scenario_path() -> Path:
+    """Path of the shipped default scenario YAML."""
+    return Path(__file__).parent / "scenarios" / "default.yaml"
+
+
+def default_scenario() -> Scenario:
+    """The default scenario encoding docs/DOMAIN.md."""
+    return load_scenario(default_scenario_path())
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    # pydantic puts the discriminator tag into the location ("value.linear.ideal"); users
+    # wrote "value.ideal", so drop the tag.
+    parts = [str(p) for p in loc if p not in ("linear", "window")]
+    return ".".join(parts) or "(top level)"
+
+
+def _validate(data: Any, path: str | Path | None) -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(["the file must be a mapping of keys to values"], path=path)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling)"
+            problems.append(f"{_format_loc(err['loc'])}: {msg}")
+        raise ScenarioError(problems, path=path) from None
+
+
+def load_scenario(path: str | Path | None = None) -> Scenario:
+    """Load and validate a scenario YAML file.
+
+    A user file is merged over nothing: it must be complete. To change a few things,
+    copy ``sitefinder/scenarios/default.yaml`` and edit it, or start from
+    :func:`default_scenario` in code.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The YAML file; the shipped default when omitted.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    InputError
+        The file is missing or is not valid YAML.
+    ScenarioError
+        The content is invalid; lists every problem with its field.
+    """
+    path = Path(path) if path is not None else default_scenario_path()
+    if not path.exists():
+        raise InputError(
+            "the scenario file does not exist",
+            path=path,
+            hint="Give an existing YAML file with --scenario, or leave it out to use the default",
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        raise InputError(
+            f"the scenario is not valid YAML ({getattr(exc, 'problem', exc)})",
+            path=path,
+            where=where,
+            hint="Check indentation and colons around that line",
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError(
+            "the scenario is not a UTF-8 text file", path=path, hint="Save it as UTF-8 text"
+        ) from None
+    return _validate(data, path)

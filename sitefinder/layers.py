@@ -1,0 +1,233 @@
+"""Thematic layers: built from OSM by the scenario's tag rules, stored as GeoPackages.
+
+Each layer is one file ``<layers_dir>/<name>.gpkg`` (layer name = file stem) in the local
+metric CRS, so a planner can open it in QGIS, add a planned bus stop or a new NAV office,
+and save. On the next run that file is used as it is:
+
+* a file sitefinder wrote and nobody touched is rebuilt when the OSM file or the layer's
+  rules change (the bookkeeping is in ``<layers_dir>/sitefinder-layers.json``);
+* a file whose checksum differs from what sitefinder wrote, or that sitefinder never
+  wrote, is the user's and is never overwritten;
+* a layer whose scenario entry names a ``file`` is read from that file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+from pyproj import CRS
+
+from sitefinder.config import LayerSpec, Scenario
+from sitefinder.errors import InputError
+from sitefinder.sources.osm import KEPT_KEYS, OsmData, file_sha256
+
+BOOKKEEPING_FILE = "sitefinder-layers.json"
+_LAYER_COLUMNS = ["layer", "osm_type", "osm_id", "name", "kind", "geometry"]
+
+
+@dataclass
+class LayerSet:
+    """The thematic layers of one run, in the local CRS.
+
+    Attributes
+    ----------
+    frames : dict of str to GeoDataFrame
+        Layer name → features (columns ``layer, osm_type, osm_id, name, kind, geometry``).
+    origin : dict of str to str
+        Layer name → ``"built"``, ``"reused"``, ``"user-edited"`` or ``"user-file"``.
+    paths : dict of str to Path
+        Layer name → file the layer was read from or written to.
+    """
+
+    frames: dict[str, gpd.GeoDataFrame]
+    origin: dict[str, str]
+    paths: dict[str, Path]
+
+    def __getitem__(self, name: str) -> gpd.GeoDataFrame:
+        return self.frames[name]
+
+
+def _rule_mask(frame: pd.DataFrame, tags: dict, name_regex: str | None) -> np.ndarray:
+    mask = np.ones(len(frame), dtype=bool)
+    for key, values in tags.items():
+        column = frame[key]
+        if values == "*":
+            mask &= column.notna().to_numpy()
+        else:
+            mask &= column.isin(values).to_numpy()
+    if name_regex:
+        names = frame["name"].fillna("")
+        mask &= names.str.contains(re.compile(name_regex), regex=True).to_numpy()
+    return mask
+
+
+def _kind_labels(frame: pd.DataFrame, spec: LayerSpec) -> pd.Series:
+    """``key=value`` of the first rule key that matched, to tell users why a feature is here."""
+    kind = pd.Series("", index=frame.index, dtype=object)
+    for rule in spec.rules:
+        mask = _rule_mask(frame, rule.tags, rule.name_regex) & (kind == "").to_numpy()
+        key = next(iter(rule.tags))
+        kind[mask] = key + "=" + frame.loc[mask, key].astype(str)
+    return kind
+
+
+def check_layer_keys(scenario: Scenario) -> None:
+    """Refuse tag rules on OSM keys the reader does not keep (they would match nothing)."""
+    problems = []
+    for name, spec in scenario.layers.items():
+        for i, rule in enumerate(spec.rules):
+            for key in rule.tags:
+                if key not in KEPT_KEYS:
+                    problems.append(f"layers.{name}.rules.{i}.tags.{key}")
+    if problems:
+        raise InputError(
+            f"tag rules use OSM keys sitefinder does not read: {', '.join(problems)}",
+            where="scenario",
+            hint=f"Use one of: {', '.join(KEPT_KEYS)}",
+        )
+
+
+def extract_layer(osm: OsmData, spec: LayerSpec, name: str, crs: CRS) -> gpd.GeoDataFrame:
+    """Select the features of one layer from OSM data and project them to ``crs``."""
+    sources = []
+    if spec.geometry in ("points", "any"):
+        sources.append(osm.points)
+    if spec.geometry in ("areas", "any"):
+        sources.append(osm.areas)
+    picked = []
+    for frame in sources:
+        if not len(frame):
+            continue
+        mask = np.zeros(len(frame), dtype=bool)
+        for rule in spec.rules:
+            mask |= _rule_mask(frame, rule.tags, rule.name_regex)
+        if mask.any():
+            sub = frame.loc[mask].copy()
+            sub["kind"] = _kind_labels(sub, spec)
+            picked.append(sub)
+    if not picked:
+        return empty_layer(name, crs)
+    features = gpd.GeoDataFrame(pd.concat(picked, ignore_index=True), crs=osm.points.crs)
+    features = features.to_crs(crs)
+    if spec.min_area_m2 > 0:
+        features = features[features.geometry.area >= spec.min_area_m2]
+    features["layer"] = name
+    features["osm_id"] = features["osm_id"].astype("int64")
+    return gpd.GeoDataFrame(features[_LAYER_COLUMNS].reset_index(drop=True), crs=crs)
+
+
+def empty_layer(name: str, crs: CRS) -> gpd.GeoDataFrame:
+    """A layer with the standard columns and no features."""
+    return gpd.GeoDataFrame(
+        {c: pd.Series(dtype=object) for c in _LAYER_COLUMNS if c != "geometry"},
+        geometry=gpd.GeoSeries([], crs=crs),
+        crs=crs,
+    )
+
+
+def _spec_key(spec: LayerSpec) -> str:
+    return json.dumps(spec.model_dump(mode="json", exclude={"label_nb", "label_en"}), sort_keys=True)
+
+
+def read_layer_file(path: Path, crs: CRS, name: str) -> gpd.GeoDataFrame:
+    """Read a user's layer file, reprojecting it and filling the standard columns."""
+    try:
+        frame = gpd.read_file(path, engine="pyogrio", on_invalid="ignore")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InputError(
+            f"the layer file could not be read ({str(exc).splitlines()[0]})",
+            path=path,
+            hint="Open it in QGIS and save it again as GeoPackage, or delete it to rebuild it "
+            "from OpenStreetMap",
+        ) from None
+    if frame.crs is None:
+        raise InputError(
+            "the layer file has no CRS",
+            path=path,
+            hint="Set the layer's CRS in QGIS and save again",
+        )
+    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)].to_crs(crs)
+    for column in _LAYER_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = None
+    frame["layer"] = name
+    frame["kind"] = frame["kind"].fillna("user")
+    return gpd.GeoDataFrame(frame[_LAYER_COLUMNS].reset_index(drop=True), crs=crs)
+
+
+def build_layers(
+    osm: OsmData, scenario: Scenario, crs: CRS, layers_dir: str | Path
+) -> LayerSet:
+    """Build (or reuse) every layer the scenario defines.
+
+    Parameters
+    ----------
+    osm : OsmData
+        The OSM extract.
+    scenario : Scenario
+        Supplies the tag → layer rules.
+    crs : CRS
+        Local metric CRS; layers are stored and returned in it.
+    layers_dir : str or Path
+        Folder of the layer GeoPackages (created when missing).
+
+    Returns
+    -------
+    LayerSet
+    """
+    layers_dir = Path(layers_dir)
+    layers_dir.mkdir(parents=True, exist_ok=True)
+    book_path = layers_dir / BOOKKEEPING_FILE
+    book = json.loads(book_path.read_text()) if book_path.exists() else {}
+    frames, origin, paths = {}, {}, {}
+    crs_key = crs.to_string()
+    for name, spec in scenario.layers.items():
+        if spec.file is not None:
+            frames[name] = read_layer_file(spec.file, crs, name)
+            origin[name], paths[name] = "user-file", spec.file
+            continue
+        path = layers_dir / f"{name}.gpkg"
+        entry = book.get(name)
+        if path.exists():
+            current = file_sha256(path)
+            ours = entry is not None and entry.get("file_sha256") == current
+            if not ours:
+                frames[name] = read_layer_file(path, crs, name)
+                origin[name], paths[name] = "user-edited", path
+                continue
+            up_to_date = (
+                entry.get("osm_sha256") == osm.sha256
+                and entry.get("spec") == _spec_key(spec)
+                and entry.get("crs") == crs_key
+            )
+            if up_to_date:
+                frames[name] = read_layer_file(path, crs, name)
+                origin[name], paths[name] = "reused", path
+                continue
+        layer = extract_layer(osm, spec, name, crs)
+        _write_layer(layer, path, name)
+        book[name] = {
+            "file_sha256": file_sha256(path),
+            "osm_sha256": osm.sha256,
+            "osm_file": osm.path.name,
+            "spec": _spec_key(spec),
+            "crs": crs_key,
+        }
+        frames[name], origin[name], paths[name] = layer, "built", path
+    book_path.write_text(json.dumps(book, indent=2))
+    return LayerSet(frames=frames, origin=origin, paths=paths)
+
+
+def _write_layer(layer: gpd.GeoDataFrame, path: Path, name: str) -> None:
+    if path.exists():
+        path.unlink()  # a fresh file: GeoPackages keep stale layers otherwise
+    # promote_to_multi keeps points and polygons apart cleanly; a layer with mixed
+    # geometry types is written as "Unknown" geometry, which QGIS opens fine.
+    pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG")

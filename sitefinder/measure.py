@@ -1,0 +1,163 @@
+"""Raw metrics per plot: the expensive, scenario-independent half of the work.
+
+The metrics table depends only on the data and the *measurement* settings of a scenario
+(layers, network, counts), never on weights or thresholds, so a notebook can re-score it
+many times. Columns follow docs/CONTRACT.md.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from sitefinder.config import NETWORK_CATEGORIES, Scenario
+from sitefinder.layers import LayerSet
+from sitefinder.network import (
+    WalkNetwork,
+    access_points,
+    count_within,
+    distance_field,
+    plot_access,
+)
+from sitefinder.progress import progress
+from sitefinder.sources.plots import STATUS_OK
+
+STATUS_OUTSIDE = "outside_network"
+# Spacing of access points on the outline of area features (parks, shop buildings):
+# coarser than plot outlines because features only need to be found, not measured to 1 m.
+FEATURE_STEP_M = 25.0
+
+
+def network_metrics(
+    plots: gpd.GeoDataFrame,
+    net: WalkNetwork,
+    layers: LayerSet,
+    scenario: Scenario,
+) -> pd.DataFrame:
+    """Walking distance, time and counts from every plot to each network category.
+
+    Parameters
+    ----------
+    plots : GeoDataFrame
+        Plots in the local CRS (status column from :func:`~sitefinder.sources.plots.read_plots`).
+    net : WalkNetwork
+    layers : LayerSet
+    scenario : Scenario
+
+    Returns
+    -------
+    DataFrame
+        Index aligned with ``plots``; per category ``dist_<cat>_m``, ``time_<cat>_min``,
+        ``count_<cat>_<N>min``; and ``access_leg_m`` (shortest off-network leg),
+        ``network_reach`` (``"main"``, ``"island"`` or ``"none"``).
+    """
+    settings = scenario.network
+    speed = settings.walk_speed_kmh * 1000 / 60  # metres per minute
+    minutes = scenario.measure.count_within_min
+    count_label = f"{minutes:g}min"
+    usable = (plots["status"] == STATUS_OK).to_numpy()
+    geoms = plots.geometry.where(usable, None)
+    access = plot_access(net, geoms, settings)
+    primary_node, primary_leg = access.primary(net)
+    nearest_leg = access.nearest_leg()
+
+    out = pd.DataFrame(index=plots.index)
+    out["access_leg_m"] = np.where(np.isfinite(nearest_leg), nearest_leg, np.nan)
+    reach = np.where(primary_node >= 0, "main", np.where(np.isfinite(nearest_leg), "island", "none"))
+    out["network_reach"] = np.where(usable, reach, "")
+    for category in progress(NETWORK_CATEGORIES, "walking distances"):
+        features = layers[category]
+        xy, _ = access_points(features.geometry, FEATURE_STEP_M)
+        field = distance_field(net, xy, settings)
+        dist = access.read(field)
+        dist = np.where(np.isfinite(dist) & usable, dist, np.nan)
+        out[f"dist_{category}_m"] = dist
+        out[f"time_{category}_min"] = dist / speed
+        # Counts are of features, not of their outline points: use one point per feature.
+        points = features.geometry.representative_point()
+        feature_xy = shapely.get_coordinates(points.to_numpy())
+        counts = count_within(
+            net, feature_xy, primary_node, primary_leg, minutes * speed, settings
+        )
+        out[f"count_{category}_{count_label}"] = np.where(usable, counts, 0)
+    return out
+
+
+def buffer_metrics(plots: gpd.GeoDataFrame, layers: LayerSet) -> pd.DataFrame:
+    """Straight-line distances to dwellings, residential and industrial areas.
+
+    ``dwelling_dist_m`` is the distance from the plot to the nearest dwelling; 0 when a
+    dwelling stands on the plot. ``inside_industrial`` is true when at least half the
+    plot's area (or its point) lies in industrial land use.
+    """
+    usable = (plots["status"] == STATUS_OK).to_numpy()
+    geoms = plots.geometry.to_numpy()
+    out = pd.DataFrame(index=plots.index)
+    for layer, column in (
+        ("dwellings", "dwelling_dist_m"),
+        ("residential_areas", "residential_dist_m"),
+        ("industrial", "industrial_dist_m"),
+    ):
+        out[column] = nearest_distance(geoms, layers[layer].geometry.to_numpy(), usable)
+    out["inside_industrial"] = share_inside(geoms, layers["industrial"].geometry.to_numpy(), usable) >= 0.5
+    return out
+
+
+def nearest_distance(geoms: np.ndarray, others: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Distance from each usable geometry to the nearest of ``others`` (NaN if none)."""
+    result = np.full(len(geoms), np.nan)
+    if len(others) == 0 or not usable.any():
+        return result
+    tree = shapely.STRtree(others)
+    idx = np.flatnonzero(usable)
+    pairs, dist = tree.query_nearest(geoms[idx], return_distance=True, all_matches=False)
+    result[idx[pairs[0]]] = dist
+    return result
+
+
+def share_inside(geoms: np.ndarray, zones: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Share (0–1) of each geometry's area inside the union of ``zones``; points 0 or 1."""
+    share = np.zeros(len(geoms))
+    if len(zones) == 0 or not usable.any():
+        return share
+    tree = shapely.STRtree(zones)
+    idx = np.flatnonzero(usable)
+    left, right = tree.query(geoms[idx], predicate="intersects")
+    if not len(left):
+        return share
+    plot_pos = idx[left]
+    pieces = shapely.intersection(geoms[plot_pos], zones[right])
+    frame = pd.DataFrame({"plot": plot_pos, "piece": pieces})
+    for plot, group in frame.groupby("plot"):  # only plots that touch a zone: a handful
+        geom = geoms[plot]
+        if shapely.get_type_id(geom) in (0, 4):
+            share[plot] = 1.0
+        elif geom.area > 0:
+            share[plot] = min(1.0, shapely.union_all(group["piece"].to_numpy()).area / geom.area)
+    return share
+
+
+def compute_metrics(
+    plots: gpd.GeoDataFrame, net: WalkNetwork, layers: LayerSet, scenario: Scenario
+) -> pd.DataFrame:
+    """All raw metrics for every plot, and the network status of each.
+
+    Plots with status ``ok`` that have no walkable way within ``max_snap_m`` get status
+    ``outside_network`` here (columns ``status``, ``status_reason_nb/en`` are returned
+    updated).
+    """
+    network = network_metrics(plots, net, layers, scenario)
+    buffers = buffer_metrics(plots, layers)
+    status = plots[["status", "status_reason_nb", "status_reason_en"]].copy()
+    outside = (status["status"] == STATUS_OK) & (network["network_reach"] == "none")
+    snap = scenario.network.max_snap_m
+    status.loc[outside, "status"] = STATUS_OUTSIDE
+    status.loc[outside, "status_reason_nb"] = (
+        f"ingen gangvei innen {snap:g} m: tomten ligger utenfor kartutsnittet eller nettverket"
+    )
+    status.loc[outside, "status_reason_en"] = (
+        f"no walkable way within {snap:g} m: the plot lies outside the map extract or network"
+    )
+    return pd.concat([status, network, buffers], axis=1)

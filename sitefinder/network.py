@@ -1,0 +1,350 @@
+"""The walking network: graph building, snapping, multi-source shortest paths.
+
+This is the only module that touches the network. Design (DESIGN.md, "How distances are
+computed"):
+
+* The graph is a symmetric ``scipy.sparse`` matrix of walkable OSM ways in the local metric
+  CRS; long segments are split so that snapping to the nearest *node* lands within half a
+  segment of the nearest point of the street.
+* Distances to a category are **one** Dijkstra run: a virtual source node is joined to every
+  feature's nearby network nodes with an edge as long as the feature's off-network leg, and
+  ``scipy.sparse.csgraph.dijkstra`` runs once from it. Every network node then knows its
+  distance to the nearest feature; a plot reads it at its access nodes. The cost does not
+  grow with the number of plots, and there is no Python loop over plots or pairs.
+* Plots are joined by their boundary: points are sampled along the boundary, each joined
+  to its nearest nodes with the straight leg added. Features and plots on a piece of
+  network that is not linked to the rest get ``inf`` (unreachable), never a false short
+  distance: a leg is never longer than ``max_snap_m`` and Dijkstra does not cross gaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.spatial import cKDTree
+
+from sitefinder.config import NetworkSettings
+
+# Ways tagged like this are not walkable even if their highway class is.
+_NO_FOOT = {"no", "private"}
+_FOOT_OK = {"yes", "designated", "permissive", "official"}
+# Smallest edge weight: scipy treats an explicit zero in a sparse matrix as "no edge".
+_EPS = 1e-3
+
+
+@dataclass
+class WalkNetwork:
+    """A walking network ready for shortest-path queries.
+
+    Attributes
+    ----------
+    xy : ndarray, shape (n, 2)
+        Node coordinates in the local CRS.
+    graph : csr_matrix, shape (n, n)
+        Symmetric edge lengths in metres.
+    component : ndarray, shape (n,)
+        Connected-component label of every node.
+    main_component : int
+        Label of the largest component.
+    crs : CRS
+        The local metric CRS.
+    """
+
+    xy: np.ndarray
+    graph: csr_matrix
+    component: np.ndarray
+    main_component: int
+    crs: CRS
+
+    def __post_init__(self) -> None:
+        self._tree = cKDTree(self.xy) if len(self.xy) else None
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.xy)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of undirected edges."""
+        return self.graph.nnz // 2
+
+    def snap(
+        self, points: np.ndarray, k: int, max_dist: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest nodes of each point within ``max_dist``.
+
+        Returns
+        -------
+        nodes : ndarray of int, shape (m, k)
+            Node indices; ``n_nodes`` where fewer than ``k`` nodes are within reach.
+        legs : ndarray of float, shape (m, k)
+            Straight-line distance to each node; ``inf`` where there is none.
+        """
+        points = np.asarray(points, dtype=float).reshape(-1, 2)
+        if self._tree is None or len(points) == 0:
+            return (
+                np.full((len(points), k), self.n_nodes, dtype=np.int64),
+                np.full((len(points), k), np.inf),
+            )
+        k_eff = min(k, self.n_nodes)
+        legs, nodes = self._tree.query(points, k=k_eff, distance_upper_bound=max_dist)
+        legs = np.asarray(legs, dtype=float).reshape(len(points), k_eff)
+        nodes = np.asarray(nodes, dtype=np.int64).reshape(len(points), k_eff)
+        return nodes, legs
+
+
+def walkable_ways(lines: gpd.GeoDataFrame, settings: NetworkSettings) -> gpd.GeoDataFrame:
+    """The OSM ways people may walk on, by highway class and foot/access tags."""
+    if not len(lines):
+        return lines
+    highway = lines["highway"]
+    foot = lines["foot"].fillna("")
+    access = lines["access"].fillna("")
+    ok = highway.isin(settings.highway_types)
+    ok &= ~foot.isin(_NO_FOOT)
+    ok &= ~access.isin(_NO_FOOT) | foot.isin(_FOOT_OK)
+    # A trunk road or motorway with an explicit foot=yes is walkable (rare, but legal).
+    ok |= highway.notna() & foot.isin(_FOOT_OK)
+    return lines.loc[ok]
+
+
+def build_walk_network(
+    lines: gpd.GeoDataFrame, crs: CRS, settings: NetworkSettings
+) -> WalkNetwork:
+    """Build the walking network from OSM lines.
+
+    Parameters
+    ----------
+    lines : GeoDataFrame
+        ``OsmData.lines`` (EPSG:4326, with ``node_ids``).
+    crs : CRS
+        Local metric CRS.
+    settings : NetworkSettings
+        Which highway classes are walkable and how finely to split segments.
+
+    Returns
+    -------
+    WalkNetwork
+    """
+    ways = walkable_ways(lines, settings)
+    if not len(ways):
+        empty = csr_matrix((0, 0))
+        return WalkNetwork(np.zeros((0, 2)), empty, np.zeros(0, dtype=np.int64), 0, crs)
+    projected = ways.geometry.to_crs(crs)
+    coords, line_index = shapely.get_coordinates(projected.to_numpy(), return_index=True)
+    osm_ids = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in ways["node_ids"]])
+    # Shared OSM node ids are what connects ways into a network.
+    unique_ids, first, inverse = np.unique(osm_ids, return_index=True, return_inverse=True)
+    xy = coords[first]
+    same_way = line_index[:-1] == line_index[1:]
+    u, v = inverse[:-1][same_way], inverse[1:][same_way]
+    keep = u != v
+    u, v = u[keep], v[keep]
+    xy, u, v, length = _split_long_segments(xy, u, v, settings.segment_m)
+
+    # Two ways can share a segment (e.g. a footway drawn on a road): keep the shortest,
+    # because a sparse matrix built from duplicates would add their lengths up.
+    a, b = np.minimum(u, v), np.maximum(u, v)
+    edges = pd.DataFrame({"a": a, "b": b, "w": np.maximum(length, _EPS)})
+    edges = edges.groupby(["a", "b"], sort=False)["w"].min().reset_index()
+    n = len(xy)
+    rows = np.concatenate([edges["a"], edges["b"]])
+    cols = np.concatenate([edges["b"], edges["a"]])
+    weights = np.concatenate([edges["w"], edges["w"]])
+    graph = coo_matrix((weights, (rows, cols)), shape=(n, n)).tocsr()
+    _, component = connected_components(graph, directed=False)
+    main = int(np.bincount(component).argmax())
+    return WalkNetwork(xy=xy, graph=graph, component=component, main_component=main, crs=crs)
+
+
+def _split_long_segments(
+    xy: np.ndarray, u: np.ndarray, v: np.ndarray, max_len: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split segments longer than ``max_len`` into equal pieces (vectorised)."""
+    length = np.hypot(*(xy[u] - xy[v]).T)
+    long = length > max_len
+    if not long.any():
+        return xy, u, v, length
+    lu, lv, ll = u[long], v[long], length[long]
+    pieces = np.ceil(ll / max_len).astype(np.int64)
+    extra = pieces - 1
+    seg = np.repeat(np.arange(len(pieces)), extra)
+    first_new = np.concatenate([[0], np.cumsum(extra)[:-1]])
+    k = np.arange(extra.sum()) - first_new[seg] + 1  # 1..pieces-1 within each segment
+    t = (k / pieces[seg])[:, None]
+    new_xy = xy[lu[seg]] + t * (xy[lv[seg]] - xy[lu[seg]])
+    new_ids = len(xy) + np.arange(len(new_xy))
+    # Chain u -> n1 -> ... -> n(m-1) -> v for every long segment.
+    prev = np.where(k == 1, lu[seg], new_ids - 1)
+    last_new = new_ids[first_new + extra - 1]
+    piece_len = ll / pieces
+    u2 = np.concatenate([u[~long], prev, last_new])
+    v2 = np.concatenate([v[~long], new_ids, lv])
+    len2 = np.concatenate([length[~long], piece_len[seg], piece_len])
+    return np.vstack([xy, new_xy]), u2, v2, len2
+
+
+def access_points(geoms: gpd.GeoSeries, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points where a plot or feature can be joined to the network.
+
+    Points are themselves; areas and lines give their boundary vertices after densifying
+    it to ``step`` metres. Empty or missing geometries give no points.
+
+    Returns
+    -------
+    xy : ndarray, shape (m, 2)
+    owner : ndarray of int, shape (m,)
+        Position (0-based, in ``geoms``) of the geometry each point belongs to.
+    """
+    arr = geoms.to_numpy()
+    polygonal = np.isin(shapely.get_type_id(arr), [3, 6])
+    outline = arr.copy()
+    outline[polygonal] = shapely.boundary(arr[polygonal])
+    dense = shapely.segmentize(outline, step)
+    xy, owner = shapely.get_coordinates(dense, return_index=True)
+    return xy, owner
+
+
+def distance_field(
+    net: WalkNetwork, feature_xy: np.ndarray, settings: NetworkSettings
+) -> np.ndarray:
+    """Walking distance from every node to the nearest of a set of features.
+
+    One Dijkstra run from a virtual source joined to each feature's nearby nodes.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    feature_xy : ndarray, shape (m, 2)
+        Access points of the features (see :func:`access_points`).
+    settings : NetworkSettings
+
+    Returns
+    -------
+    ndarray, shape (n_nodes,)
+        Metres; ``inf`` beyond ``max_distance_m`` or where no feature can be reached.
+    """
+    nodes, legs = net.snap(feature_xy, settings.snap_candidates, settings.max_snap_m)
+    ok = np.isfinite(legs)
+    if not ok.any() or net.n_nodes == 0:
+        return np.full(net.n_nodes, np.inf)
+    n = net.n_nodes
+    targets, weights = nodes[ok], np.maximum(legs[ok], _EPS)
+    # The virtual node n has edges only *out* to the features' nodes, so no path can use
+    # it as a shortcut between two features.
+    order = pd.DataFrame({"t": targets, "w": weights}).groupby("t")["w"].min()
+    coo = net.graph.tocoo()
+    rows = np.concatenate([coo.row, np.full(len(order), n)])
+    cols = np.concatenate([coo.col, order.index.to_numpy()])
+    data = np.concatenate([coo.data, order.to_numpy()])
+    augmented = csr_matrix((data, (rows, cols)), shape=(n + 1, n + 1))
+    dist = dijkstra(augmented, directed=True, indices=n, limit=settings.max_distance_m)
+    return np.asarray(dist[:n])
+
+
+@dataclass
+class PlotAccess:
+    """How each plot is joined to the network.
+
+    Attributes
+    ----------
+    owner : ndarray of int, shape (s,)
+        Plot position of each access sample.
+    nodes : ndarray of int, shape (s, k)
+        Candidate nodes of each sample (``n_nodes`` = none).
+    legs : ndarray, shape (s, k)
+        Off-network leg to each candidate (``inf`` = none).
+    n_plots : int
+        Number of plots.
+    """
+
+    owner: np.ndarray
+    nodes: np.ndarray
+    legs: np.ndarray
+    n_plots: int
+
+    def nearest_leg(self) -> np.ndarray:
+        """Shortest off-network leg of each plot (``inf`` when nothing is in reach)."""
+        out = np.full(self.n_plots, np.inf)
+        np.minimum.at(out, self.owner, self.legs.min(axis=1))
+        return out
+
+    def read(self, node_values: np.ndarray) -> np.ndarray:
+        """Per plot: min over its access candidates of ``leg + node_values[node]``."""
+        padded = np.append(node_values, np.inf)  # index n_nodes = "no node"
+        totals = self.legs + padded[self.nodes]
+        out = np.full(self.n_plots, np.inf)
+        np.minimum.at(out, self.owner, totals.min(axis=1))
+        return out
+
+    def primary(self, net: WalkNetwork) -> tuple[np.ndarray, np.ndarray]:
+        """Per plot: the main-component node with the shortest leg, and that leg.
+
+        Plots with no main-component node in reach get node ``-1`` and leg ``inf``.
+        """
+        component = np.append(net.component, -1)[self.nodes]
+        legs = np.where(component == net.main_component, self.legs, np.inf)
+        flat = pd.DataFrame(
+            {
+                "owner": np.repeat(self.owner, legs.shape[1]),
+                "node": self.nodes.ravel(),
+                "leg": legs.ravel(),
+            }
+        )
+        flat = flat[np.isfinite(flat["leg"])]
+        best = flat.loc[flat.groupby("owner")["leg"].idxmin()]
+        node = np.full(self.n_plots, -1, dtype=np.int64)
+        leg = np.full(self.n_plots, np.inf)
+        node[best["owner"].to_numpy()] = best["node"].to_numpy()
+        leg[best["owner"].to_numpy()] = best["leg"].to_numpy()
+        return node, leg
+
+
+def plot_access(
+    net: WalkNetwork, geoms: gpd.GeoSeries, settings: NetworkSettings
+) -> PlotAccess:
+    """Join plots to the network by their boundary (or their point)."""
+    xy, owner = access_points(geoms, settings.boundary_step_m)
+    nodes, legs = net.snap(xy, settings.snap_candidates, settings.max_snap_m)
+    return PlotAccess(owner=owner, nodes=nodes, legs=legs, n_plots=len(geoms))
+
+
+def count_within(
+    net: WalkNetwork,
+    feature_xy: np.ndarray,
+    plot_nodes: np.ndarray,
+    plot_legs: np.ndarray,
+    limit_m: float,
+    settings: NetworkSettings,
+    chunk: int = 128,
+) -> np.ndarray:
+    """Number of features within ``limit_m`` walking of each plot.
+
+    Each feature is joined to its nearest node; each plot by its primary node and leg
+    (:meth:`PlotAccess.primary`). Dijkstra runs from the features in chunks (C code, one
+    call per chunk), so memory stays at ``chunk × n_nodes`` floats.
+    """
+    counts = np.zeros(len(plot_nodes), dtype=np.int64)
+    reachable = plot_nodes >= 0
+    if not len(feature_xy) or not reachable.any():
+        return counts
+    nodes, legs = net.snap(feature_xy, 1, settings.max_snap_m)
+    nodes, legs = nodes[:, 0], legs[:, 0]
+    ok = np.isfinite(legs)
+    nodes, legs = nodes[ok], legs[ok]
+    targets = plot_nodes[reachable]
+    budget = limit_m - plot_legs[reachable]
+    for start in range(0, len(nodes), chunk):
+        src, src_leg = nodes[start : start + chunk], legs[start : start + chunk]
+        dist = dijkstra(net.graph, directed=False, indices=src, limit=limit_m)
+        within = dist[:, targets] + src_leg[:, None] <= budget[None, :]
+        counts[reachable] += within.sum(axis=0)
+    return counts

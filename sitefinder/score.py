@@ -1,0 +1,272 @@
+"""Scoring: value functions, weights, exclusions, rank and plain-language explanations.
+
+Cheap and network-free: everything here works on the metrics table, so a scenario can be
+re-scored in milliseconds. ``score = 100 * Σ w·v / Σ w`` over the scenario's criteria; a
+missing metric (unreachable, or no feature within the search distance) counts as
+unacceptable (value 0) and the explanation says so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sitefinder.config import Criterion, LinearValue, Scenario, WindowValue
+from sitefinder.errors import InputError
+from sitefinder.sources.plots import STATUS_OK
+
+STATUS_EXCLUDED = "excluded"
+
+
+def linear_value(x: np.ndarray | pd.Series, ideal: float, unacceptable: float) -> np.ndarray:
+    """1 at ``ideal`` (and beyond it), 0 at ``unacceptable`` (and beyond), linear between.
+
+    NaN (no value measured) gives 0.
+
+    Examples
+    --------
+    >>> linear_value(np.array([300, 650, 1000, 2000]), ideal=300, unacceptable=1000)
+    array([1. , 0.5, 0. , 0. ])
+    >>> linear_value(np.array([5.0, 17.5, 30.0]), ideal=25, unacceptable=10)
+    array([0. , 0.5, 1. ])
+    """
+    x = np.asarray(x, dtype=float)
+    value = np.clip((x - unacceptable) / (ideal - unacceptable), 0.0, 1.0)
+    return np.where(np.isnan(x), 0.0, value)
+
+
+def window_value(
+    x: np.ndarray | pd.Series,
+    unacceptable_below: float,
+    ideal_from: float,
+    ideal_to: float,
+    unacceptable_above: float,
+) -> np.ndarray:
+    """0 below/above the outer limits, 1 inside ``[ideal_from, ideal_to]``, linear between.
+
+    Examples
+    --------
+    >>> window_value(np.array([5, 17.5, 100, 325, 600]), 10, 25, 150, 500)
+    array([0. , 0.5, 1. , 0.5, 0. ])
+    """
+    low = linear_value(x, ideal_from, unacceptable_below)
+    high = linear_value(x, ideal_to, unacceptable_above)
+    return np.minimum(low, high)
+
+
+def criterion_value(metric: pd.Series, criterion: Criterion) -> np.ndarray:
+    """Apply a criterion's value function to its metric column."""
+    fn = criterion.value
+    if isinstance(fn, LinearValue):
+        return linear_value(metric, fn.ideal, fn.unacceptable)
+    if isinstance(fn, WindowValue):
+        return window_value(
+            metric, fn.unacceptable_below, fn.ideal_from, fn.ideal_to, fn.unacceptable_above
+        )
+    raise TypeError(f"unknown value function {fn!r}")  # pragma: no cover - pydantic guards
+
+
+def check_metrics(metrics: pd.DataFrame, scenario: Scenario) -> None:
+    """Refuse criteria or exclusions whose metric is not in the metrics table."""
+    unknown = [
+        f"criteria.{name}.metric '{c.metric}'"
+        for name, c in scenario.criteria.items()
+        if c.metric not in metrics.columns
+    ] + [
+        f"exclusions.{i}.metric '{e.metric}'"
+        for i, e in enumerate(scenario.exclusions)
+        if e.metric not in metrics.columns
+    ]
+    if unknown:
+        known = sorted(c for c in metrics.columns if not c.startswith(("status", "value_")))
+        raise InputError(
+            f"the scenario refers to metrics that are not measured: {', '.join(unknown)}",
+            where="scenario",
+            hint=f"Use one of: {', '.join(known)}",
+        )
+
+
+def criterion_values(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Value (0–1) of every criterion for every plot; columns are criterion names."""
+    return pd.DataFrame(
+        {name: criterion_value(metrics[c.metric], c) for name, c in scenario.criteria.items()},
+        index=metrics.index,
+    )
+
+
+def score_metrics(
+    metrics: pd.DataFrame,
+    scenario: Scenario,
+    empty_layers: set[str] | frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """Score, rank and explain every plot.
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        From :func:`sitefinder.measure.compute_metrics`, with ``plot_id`` and ``status``.
+    scenario : Scenario
+    empty_layers : set of str
+        Categories with no features at all: their criteria are left out of the score
+        (weight 0) instead of pulling every plot down, and the explanation says so.
+
+    Returns
+    -------
+    DataFrame
+        ``metrics`` plus ``value_<criterion>``, ``score``, ``rank``, ``explanation_nb``,
+        ``explanation_en``, with exclusions applied to ``status``.
+    """
+    check_metrics(metrics, scenario)
+    values = criterion_values(metrics, scenario)
+    weights = pd.Series({n: c.weight for n, c in scenario.criteria.items()}, dtype=float)
+    dropped = [n for n, c in scenario.criteria.items() if _layer_of(c.metric) in empty_layers]
+    weights[dropped] = 0.0
+    total = weights.sum()
+    score = 100 * (values.to_numpy() @ weights.to_numpy()) / total if total > 0 else np.nan
+
+    out = metrics.copy()
+    for name in values.columns:
+        out[f"value_{name}"] = values[name].to_numpy()
+    status = out["status"].to_numpy().copy()
+    reason_nb = out["status_reason_nb"].to_numpy().copy()
+    reason_en = out["status_reason_en"].to_numpy().copy()
+    measured = status == STATUS_OK
+    for exclusion in scenario.exclusions:
+        hit = measured & (out[exclusion.metric] == exclusion.equals).to_numpy()
+        _add_reason(status, reason_nb, reason_en, hit, exclusion.reason_nb, exclusion.reason_en)
+    for name, c in scenario.criteria.items():
+        if c.exclude_when_unacceptable and name not in dropped:
+            hit = measured & (values[name].to_numpy() <= 0)
+            _add_reason(
+                status, reason_nb, reason_en, hit,
+                f"uakseptabel på kriteriet «{c.label_nb}»",
+                f"unacceptable on criterion '{c.label_en}'",
+            )
+    out["status"], out["status_reason_nb"], out["status_reason_en"] = status, reason_nb, reason_en
+    scored = np.isin(status, [STATUS_OK, STATUS_EXCLUDED])
+    out["score"] = np.where(scored, np.round(score, 2), np.nan)
+    out["rank"] = rank_scores(out["score"], out["plot_id"], status == STATUS_OK)
+    out["explanation_nb"] = explain(out, scenario, "nb", dropped)
+    out["explanation_en"] = explain(out, scenario, "en", dropped)
+    return out
+
+
+def _layer_of(metric: str) -> str | None:
+    """The network category behind a metric column, e.g. ``dist_transit_m`` → transit."""
+    parts = metric.split("_")
+    return parts[1] if len(parts) >= 3 and parts[0] in ("dist", "time", "count") else None
+
+
+def _add_reason(status, reason_nb, reason_en, hit, text_nb, text_en) -> None:
+    already = hit & (status == STATUS_EXCLUDED)
+    status[hit] = STATUS_EXCLUDED
+    reason_nb[already] = reason_nb[already] + "; " + text_nb
+    reason_en[already] = reason_en[already] + "; " + text_en
+    fresh = hit & ~already
+    reason_nb[fresh] = text_nb
+    reason_en[fresh] = text_en
+
+
+def rank_scores(score: pd.Series, plot_id: pd.Series, eligible: np.ndarray) -> pd.Series:
+    """Rank 1 = best score among eligible plots; ties broken by plot id; others null."""
+    order = pd.DataFrame({"score": score.to_numpy(), "id": plot_id.astype(str).to_numpy()})
+    order = order[eligible].sort_values(["score", "id"], ascending=[False, True])
+    rank = pd.Series(pd.NA, index=range(len(score)), dtype="Int64")
+    rank.iloc[order.index.to_numpy()] = np.arange(1, len(order) + 1)
+    rank.index = score.index
+    return rank
+
+
+_WORDS = {
+    "nb": {
+        "walk": "{v:.0f} min å gå til {label}",
+        "none": "ingen {label} innen {km:g} km gange",
+        "island": "{label}: ikke nåbar (tomten ligger på en gangvei uten forbindelse)",
+        "dist": "{v:.0f} m til {label}",
+        "inside": "ligger i {label}",
+        "missing": "{label}: ingen data",
+        "nolayer": "{label}: ingen i kartdataene, ikke vektlagt",
+        "score": "Poeng {s:.0f} av 100",
+        "good": "bra",
+        "fair": "middels",
+        "poor": "svakt",
+        "strongest": "Sterkest",
+        "weakest": "Svakest",
+    },
+    "en": {
+        "walk": "{v:.0f} min walk to {label}",
+        "none": "no {label} within {km:g} km walk",
+        "island": "{label}: unreachable (plot is on a path not linked to the network)",
+        "dist": "{v:.0f} m to {label}",
+        "inside": "lies in {label}",
+        "missing": "{label}: no data",
+        "nolayer": "{label}: none in the map data, not weighted",
+        "score": "Score {s:.0f} of 100",
+        "good": "good",
+        "fair": "fair",
+        "poor": "poor",
+        "strongest": "Strongest",
+        "weakest": "Weakest",
+    },
+}
+
+
+def _grade(value: float, words: dict[str, str]) -> str:
+    return words["good"] if value >= 0.75 else words["fair"] if value >= 0.35 else words["poor"]
+
+
+def explain(
+    scored: pd.DataFrame, scenario: Scenario, language: str, dropped: list[str]
+) -> pd.Series:
+    """One plain-language sentence per plot, listing every criterion's raw value.
+
+    E.g. "Poeng 72 av 100. 4 min å gå til holdeplass (bra), 12 min å gå til
+    dagligvarebutikk (middels) … Svakest: park eller natur." Plots that were not
+    measured get their status reason instead.
+    """
+    words = _WORDS[language]
+    speed = scenario.network.walk_speed_kmh * 1000 / 60
+    km = scenario.network.max_distance_m / 1000
+    parts_per_criterion = []
+    for name, c in scenario.criteria.items():
+        label = c.label_nb if language == "nb" else c.label_en
+        metric = scored[c.metric]
+        value = scored[f"value_{name}"]
+        grade = value.map(lambda v, w=words: _grade(v, w))
+        if name in dropped:
+            text = pd.Series(words["nolayer"].format(label=label), index=scored.index)
+        elif c.metric.startswith("dist_") and _layer_of(c.metric):
+            minutes = metric / speed
+            walk = minutes.map(lambda v, lb=label: words["walk"].format(v=max(v, 1), label=lb))
+            island = scored["network_reach"] == "island"
+            none = pd.Series(words["none"].format(label=label, km=km), index=scored.index)
+            unreach = pd.Series(words["island"].format(label=label), index=scored.index)
+            text = walk.where(metric.notna(), unreach.where(island, none))
+            text = text.where(metric.isna(), text + " (" + grade + ")")
+        else:
+            dist = metric.map(lambda v, lb=label: words["dist"].format(v=v, label=lb))
+            dist = dist.where(metric > 0, words["inside"].format(label=label))
+            text = dist.where(metric.notna(), words["missing"].format(label=label))
+            text = text + " (" + grade + ")"
+        parts_per_criterion.append(text)
+    body = pd.concat(parts_per_criterion, axis=1).agg(", ".join, axis=1)
+
+    value_cols = [f"value_{n}" for n in scenario.criteria if n not in dropped]
+    labels = {
+        f"value_{n}": (c.label_nb if language == "nb" else c.label_en)
+        for n, c in scenario.criteria.items()
+    }
+    head = scored["score"].map(lambda s: words["score"].format(s=s) if pd.notna(s) else "")
+    text = head + ". " + body + "."
+    if value_cols:
+        values = scored[value_cols]
+        # Name the strongest and weakest criterion only where they differ.
+        differs = values.max(axis=1) > values.min(axis=1)
+        strongest = words["strongest"] + ": " + values.idxmax(axis=1).map(labels) + ". "
+        weakest = words["weakest"] + ": " + values.idxmin(axis=1).map(labels) + "."
+        text = text.where(~differs, text + " " + strongest + weakest)
+    reason = scored[f"status_reason_{language}"]
+    measured = scored["status"].isin([STATUS_OK, STATUS_EXCLUDED])
+    excluded = scored["status"] == STATUS_EXCLUDED
+    text = text.where(~excluded, reason.str.capitalize() + ". " + text)
+    return text.where(measured, reason.str.capitalize() + ".")

@@ -1,0 +1,1229 @@
+"""Choose a set of sites under the clustering limits (docs/DOMAIN.md criterion 10).
+
+A property department does not pick one plot, it picks a set: "deliver 12 units". The
+research is clear about how the set must look — few units per site, "more spread", "good
+spread between city districts", not concentrated near other housing for the same group
+(DOMAIN.md criterion 10) — so those limits are constraints of an optimisation, not
+after-the-fact checks.
+
+The model
+---------
+For each eligible candidate plot *i* with score *s_i* (0–100), choose *y_i* ∈ {0, 1}
+(site used) and *u_i* (units built there):
+
+* **objective** — maximise Σ *s_i · u_i*: every unit housed on plot *i* is worth that plot's
+  score, so the requested units go to the best plots. (Score per *site* would favour
+  spreading units thin over mediocre plots; score per unit matches the property
+  department's question "where do these 12 people get the best homes".) In
+  ``concentration_mode="penalise"`` the objective loses ``penalty`` points for every unit
+  by which a neighbourhood exceeds ``max_units_near``;
+* **units per site** — ``min_units_per_site`` · *y_i* ≤ *u_i* ≤ *cap_i* · *y_i*, where
+  *cap_i* is the plot's capacity from :func:`sitefinder.capacity.plan_units` (already at
+  most ``max_units_per_site``);
+* **request** — Σ *u_i* = the requested units (exactly: more units always raise the
+  objective, so "at least" would simply fill every plot), and/or Σ *y_i* = the requested
+  sites; with sites only, each site gets as many units as its limits allow;
+* **spacing** — *y_i* + *y_j* ≤ 1 for every pair closer than ``min_spacing_m``; the pairs
+  come from a KD-tree, not a Python double loop. Plots closer than
+  ``existing_spacing_m`` (default: the same distance) to an existing site are not eligible;
+* **district spread** — at most ``max_sites_per_district`` chosen sites per district;
+* **concentration** — for every chosen site, the units of existing sites within
+  ``concentration_radius_m`` plus its own units plus those of other chosen sites within
+  that radius stay ≤ ``max_units_near`` (``exclude``) or pay the penalty (``penalise``).
+
+Site positions are the centroid of the unit layout when there is one, otherwise a point
+inside the plot; distances between sites are between those points. Distances to existing
+sites are to their geometry.
+
+Solving
+-------
+Up to ``exact_max_candidates`` eligible candidates the model is solved exactly as a
+mixed-integer programme with :func:`scipy.optimize.milp` (HiGHS); the result reports
+``optimal=True`` with the solver's bound and gap. Above that a greedy heuristic takes
+plots in descending score, each with as many units as its limits and the remaining request
+allow, and reports its gap to the bound of the LP relaxation of the same model.
+
+Infeasible requests raise :class:`~sitefinder.errors.InfeasibleError`, naming what can be
+delivered under the limits and which limit, relaxed on its own, would make the request
+feasible.
+
+Privacy: existing sites are sensitive (DOMAIN.md criterion 13). Reasons never name an
+existing site nor give a distance to one, and :func:`write_selection` writes only the
+chosen candidate plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.spatial import cKDTree
+
+from sitefinder.capacity import (
+    HARD_MAX_UNITS_PER_SITE,
+    STATUS_OK,
+    CapacitySettings,
+    require_projected,
+)
+from sitefinder.errors import InfeasibleError, InputError
+
+
+class ClusteringSettings(BaseModel):
+    """Limits on how sites cluster, and how a set is chosen (scenario key ``clustering:``).
+
+    Every default is traceable to docs/DOMAIN.md criterion 10 and the "Numbers to start
+    from" table.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    min_spacing_m: Annotated[float, Field(ge=0, le=50_000)] = 500.0
+    """Minimum distance between two chosen sites, metres (DOMAIN.md table "spacing between
+    småhus sites ≥ 500 m"; criterion 10: residents ask for "more spread")."""
+
+    existing_spacing_m: Annotated[float | None, Field(ge=0, le=50_000)] = None
+    """Minimum distance from a chosen site to an existing site, metres; ``None`` uses
+    ``min_spacing_m``. Lower it (e.g. to 200 m, the table's "unacceptable") to let the
+    concentration limit decide near existing sites instead."""
+
+    concentration_radius_m: Annotated[float, Field(ge=0, le=50_000)] = 500.0
+    """Radius of the neighbourhood whose units are counted together, metres
+    (DOMAIN.md criterion 10: "not too many in one place")."""
+
+    max_units_near: Annotated[int, Field(ge=1, le=100)] = 8
+    """Most units — existing sites plus new ones — within ``concentration_radius_m`` of a
+    chosen site (DOMAIN.md criterion 10: national guidance 6–8 units together at most;
+    Ringsaker's 8-unit cluster is called a ghetto)."""
+
+    concentration_mode: Literal["penalise", "exclude"] = "exclude"
+    """``exclude``: the limit is hard. ``penalise``: exceeding it costs ``penalty`` score
+    points per unit over the limit."""
+
+    penalty: Annotated[float, Field(ge=0, le=10_000)] = 50.0
+    """Score points (scores are 0–100 per unit) lost per unit above ``max_units_near`` in
+    ``penalise`` mode; 50 means an extra unit there is worth half a unit elsewhere."""
+
+    max_sites_per_district: Annotated[int | None, Field(ge=1)] = 2
+    """Most chosen sites in one district; ``None`` for no limit (DOMAIN.md criterion 10:
+    "good spread between city districts"). Plots outside every district are not limited."""
+
+    exact_max_candidates: Annotated[int, Field(ge=1)] = 5000
+    """Largest number of eligible candidates solved exactly (MILP); above it the greedy
+    heuristic runs and reports its gap to the LP bound."""
+
+    time_limit_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    """Time limit for the MILP solver, seconds. When it is hit the best solution found is
+    returned with ``optimal=False`` and its gap."""
+
+    mip_rel_gap: Annotated[float, Field(ge=0, le=0.5)] = 1e-7
+    """Relative gap at which HiGHS stops and calls a solution optimal."""
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectionResult:
+    """A chosen set of sites and why every other candidate was not chosen.
+
+    Attributes
+    ----------
+    chosen : GeoDataFrame
+        One row per chosen site (index from the candidates), columns ``plot_id``,
+        ``units``, ``score``, ``district`` and ``plot_geometry``; the active geometry is
+        the unit layout (MultiPolygon, empty when the candidates had none). Sorted by
+        descending score.
+    status : str
+        ``"optimal"``, ``"time_limit"`` (MILP stopped early with a feasible set) or
+        ``"heuristic"`` (greedy).
+    optimal : bool
+        Whether the set is proven optimal.
+    objective : float
+        Σ score × units of the chosen set, minus concentration penalties.
+    bound : float
+        Upper bound on the best possible objective (MILP dual bound, or LP relaxation for
+        the greedy method).
+    gap : float
+        ``(bound - objective) / max(|bound|, 1e-9)``; 0 when optimal.
+    method : str
+        ``"milp"`` or ``"greedy"``.
+    reasons : DataFrame
+        One row per candidate not chosen (index from the candidates), columns
+        ``plot_id``, ``reason_code``, ``reason_nb``, ``reason_en``. Codes: ``excluded``,
+        ``no_geometry``, ``no_score``, ``too_small``, ``near_existing``,
+        ``concentration``, ``near_selected``, ``district_full``, ``crowded_by_selected``,
+        ``not_needed``.
+    per_district : DataFrame
+        Per district: ``candidates``, ``eligible``, ``sites`` and ``units`` chosen.
+    requested_units, requested_sites : int or None
+        The request.
+
+    """
+
+    chosen: gpd.GeoDataFrame
+    status: str
+    optimal: bool
+    objective: float
+    bound: float
+    gap: float
+    method: str
+    reasons: pd.DataFrame
+    per_district: pd.DataFrame
+    requested_units: int | None
+    requested_sites: int | None
+
+    @property
+    def total_units(self) -> int:
+        """Units in the chosen set."""
+        return int(self.chosen["units"].sum())
+
+    @property
+    def reasons_nb(self) -> pd.Series:
+        """Why each candidate not chosen was not chosen, in bokmål."""
+        return self.reasons["reason_nb"]
+
+    @property
+    def reasons_en(self) -> pd.Series:
+        """Why each candidate not chosen was not chosen, in English."""
+        return self.reasons["reason_en"]
+
+    def table(self, index: pd.Index) -> pd.DataFrame:
+        """Return the selection columns aligned with ``index`` (the candidates'), for joining.
+
+        Returns ``selected`` (bool), ``selected_units`` (int, 0 when not chosen) and
+        ``selection_reason_nb`` / ``selection_reason_en`` (``""`` when chosen).
+        """
+        out = pd.DataFrame(index=index)
+        out["selected"] = index.isin(self.chosen.index)
+        out["selected_units"] = self.chosen["units"].reindex(index).fillna(0).astype("int64")
+        out["selection_reason_nb"] = self.reasons["reason_nb"].reindex(index).fillna("")
+        out["selection_reason_en"] = self.reasons["reason_en"].reindex(index).fillna("")
+        return out
+
+
+# ------------------------------------------------------------------ spatial helpers
+
+
+def _match_crs(layer: gpd.GeoDataFrame, target: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
+    """Return ``layer`` in ``target``'s CRS (reprojecting a layer that has its own CRS)."""
+    if layer.crs is None:
+        raise InputError(
+            f"the {what} layer has no coordinate reference system",
+            where=what,
+            hint="Set its CRS (e.g. layer.set_crs(4326) or 25833) so it can be matched "
+            "with the plots",
+        )
+    if target.crs is not None and not layer.crs.equals(target.crs):
+        layer = layer.to_crs(target.crs)
+    return layer
+
+
+def site_points(plots: gpd.GeoDataFrame, layout_column: str = "layout") -> np.ndarray:
+    """Where each plot's site is: the layout's centroid, else a point inside the plot.
+
+    Parameters
+    ----------
+    plots : GeoDataFrame
+        Plots in a projected CRS, optionally with a geometry column ``layout_column``.
+    layout_column : str
+        Column holding the unit layout from :func:`sitefinder.capacity.plan_units`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(plots), 2)``; NaN rows for plots without geometry.
+
+    """
+    geoms = np.asarray(plots.geometry.array, dtype=object)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    pts = np.full(len(plots), None, dtype=object)
+    pts[~missing] = shapely.point_on_surface(geoms[~missing])
+    if layout_column in plots.columns:
+        layout = np.asarray(pd.Series(plots[layout_column]).array, dtype=object)
+        has_layout = ~(shapely.is_missing(layout) | shapely.is_empty(layout))
+        pts[has_layout] = shapely.centroid(layout[has_layout])
+    xy = np.full((len(plots), 2), np.nan)
+    ok = ~shapely.is_missing(pts)
+    if ok.any():
+        xy[ok] = shapely.get_coordinates(pts[ok])
+    return xy
+
+
+def _existing_layer(existing: gpd.GeoDataFrame, plots: gpd.GeoDataFrame, units_column: str):
+    existing = _match_crs(existing, plots, "existing sites")
+    if units_column not in existing.columns:
+        raise InputError(
+            f"the existing sites layer has no column '{units_column}'",
+            where="existing sites",
+            hint=f"Add a '{units_column}' column with the number of units at each site",
+        )
+    units = pd.to_numeric(existing[units_column], errors="coerce")
+    bad = units.isna() | (units < 0)
+    if bad.any():
+        row = existing.index[bad.to_numpy()][0]
+        raise InputError(
+            f"column '{units_column}' must be a whole number ≥ 0, got "
+            f"{existing.loc[row, units_column]!r}",
+            where=f"existing sites, row {row}",
+            hint="Fill in the number of units for every existing site",
+        )
+    keep = ~(existing.geometry.is_empty | existing.geometry.isna()).to_numpy()
+    return existing.geometry.to_numpy()[keep], units.to_numpy(dtype=float)[keep]
+
+
+def count_existing_units_near(
+    plots: gpd.GeoDataFrame,
+    existing: gpd.GeoDataFrame | None,
+    radius_m: float,
+    *,
+    units_column: str = "units",
+) -> pd.Series:
+    """Units of existing sites within ``radius_m`` of each plot's site.
+
+    Parameters
+    ----------
+    plots : GeoDataFrame
+        Plots in a projected CRS (site position as in :func:`site_points`).
+    existing : GeoDataFrame or None
+        Existing sites (points or polygons) with a ``units_column``; reprojected to the
+        plots' CRS when needed. ``None`` counts 0 everywhere.
+    radius_m : float
+        Neighbourhood radius, metres (a site is counted when its geometry is within this
+        distance).
+    units_column : str
+        Column with each existing site's number of units.
+
+    Returns
+    -------
+    pandas.Series
+        Integer counts aligned with ``plots.index``, named ``existing_units_near``.
+
+    """
+    require_projected(plots, "plots")
+    out = pd.Series(0, index=plots.index, dtype="int64", name="existing_units_near")
+    if existing is None or len(existing) == 0:
+        return out
+    geoms, units = _existing_layer(existing, plots, units_column)
+    xy = site_points(plots)
+    ok = ~np.isnan(xy[:, 0])
+    if not ok.any() or len(geoms) == 0:
+        return out
+    tree = shapely.STRtree(geoms)
+    pts = shapely.points(xy[ok])
+    src, dst = tree.query(pts, predicate="dwithin", distance=radius_m)
+    counts = np.bincount(src, weights=units[dst], minlength=pts.size)
+    out.iloc[np.flatnonzero(ok)] = np.rint(counts).astype("int64")
+    return out
+
+
+def distance_to_existing(plots: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | None) -> pd.Series:
+    """Distance from each plot's site to the nearest existing site, metres.
+
+    Returns a float Series aligned with ``plots.index`` (``inf`` when there are no
+    existing sites, NaN for plots without geometry), named ``existing_dist_m``. Keep it
+    out of published tables: it is sensitive (DOMAIN.md criterion 13).
+    """
+    require_projected(plots, "plots")
+    out = pd.Series(np.inf, index=plots.index, dtype=float, name="existing_dist_m")
+    xy = site_points(plots)
+    ok = ~np.isnan(xy[:, 0])
+    out[~ok] = np.nan
+    if existing is None or len(existing) == 0:
+        return out
+    geoms = _match_crs(existing, plots, "existing sites").geometry.to_numpy()
+    geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+    if len(geoms) == 0 or not ok.any():
+        return out
+    tree = shapely.STRtree(geoms)
+    pts = shapely.points(xy[ok])
+    (src, dst), dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
+    d = np.full(pts.size, np.inf)
+    d[src] = dist
+    out.iloc[np.flatnonzero(ok)] = d
+    return out
+
+
+def assign_districts(
+    plots: gpd.GeoDataFrame, districts: gpd.GeoDataFrame, name_column: str
+) -> pd.Series:
+    """Name of the district each plot's site lies in.
+
+    Parameters
+    ----------
+    plots : GeoDataFrame
+        Plots in a projected CRS.
+    districts : GeoDataFrame
+        Any polygon layer (bydeler, grunnkretser, ...), reprojected to the plots' CRS when
+        needed.
+    name_column : str
+        Column of ``districts`` holding the name to report.
+
+    Returns
+    -------
+    pandas.Series
+        Object Series aligned with ``plots.index``, named ``district``; ``None`` for plots
+        outside every district. Where districts overlap, the first in layer order wins.
+
+    """
+    require_projected(plots, "plots")
+    if name_column not in districts.columns:
+        raise InputError(
+            f"the districts layer has no column '{name_column}' (it has: "
+            f"{', '.join(map(str, districts.columns.drop(districts.geometry.name)))})",
+            where="districts",
+            hint="Name the column that holds the district names",
+        )
+    districts = _match_crs(districts, plots, "districts")
+    out = pd.Series(None, index=plots.index, dtype=object, name="district")
+    xy = site_points(plots)
+    ok = ~np.isnan(xy[:, 0])
+    geoms = districts.geometry.to_numpy()
+    if not ok.any() or len(geoms) == 0:
+        return out
+    tree = shapely.STRtree(geoms)
+    src, dst = tree.query(shapely.points(xy[ok]), predicate="intersects")
+    order = np.lexsort((dst, src))
+    src, dst = src[order], dst[order]
+    first = np.unique(src, return_index=True)[1]
+    names = districts[name_column].to_numpy(dtype=object)
+    positions = np.flatnonzero(ok)[src[first]]
+    out.iloc[positions] = [None if pd.isna(v) else str(v) for v in names[dst[first]]]
+    return out
+
+
+# ------------------------------------------------------------------ problem building
+
+
+@dataclasses.dataclass(frozen=True)
+class _Limits:
+    """The limits a model is built with (relaxed copies drive the infeasibility report)."""
+
+    min_spacing: float
+    existing_spacing: float
+    radius: float
+    max_near: float
+    mode: str
+    penalty: float
+    max_per_district: int | None
+    min_units: int
+
+
+@dataclasses.dataclass
+class _Candidates:
+    """Candidate data in positional arrays (computed once per selection)."""
+
+    index: pd.Index
+    plot_id: np.ndarray
+    score: np.ndarray
+    cap: np.ndarray
+    xy: np.ndarray
+    district: np.ndarray  # object, None when outside every district
+    excluded: np.ndarray  # bool: status column not ok
+    excluded_nb: np.ndarray
+    excluded_en: np.ndarray
+    capacity_bad: np.ndarray  # bool: capacity_status present and not ok
+    capacity_nb: np.ndarray
+    capacity_en: np.ndarray
+    existing_near: np.ndarray  # units within the radius
+    existing_dist: np.ndarray
+
+
+@dataclasses.dataclass
+class _Model:
+    """An eligible subset and the MILP pieces that describe it."""
+
+    elig: np.ndarray  # positions into _Candidates of the eligible candidates
+    code: np.ndarray  # reason code per candidate ("" when eligible)
+    s: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    conflicts: np.ndarray  # (k, 2) eligible-local pairs closer than min_spacing
+    near: list[np.ndarray]  # per eligible site: other eligible sites within radius, not conflicting
+    e: np.ndarray  # existing units within the radius, per eligible site
+    big_m: np.ndarray  # concentration big-M per eligible site (≤ 0: never binding)
+    groups: list[np.ndarray]  # eligible-local members of each district needing a limit
+    limits: _Limits
+
+
+def _pairs_within(xy: np.ndarray, r: float, strict: bool) -> np.ndarray:
+    """Index pairs (i < j) of points closer than ``r`` (``strict``) or within ``r``."""
+    if len(xy) < 2 or r <= 0:
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = cKDTree(xy).query_pairs(r, output_type="ndarray")
+    if pairs.size == 0:
+        return np.empty((0, 2), dtype=np.int64)
+    d = np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T)
+    return pairs[d < r] if strict else pairs
+
+
+def _build(c: _Candidates, lim: _Limits) -> _Model:
+    n = len(c.score)
+    code = np.full(n, "", dtype=object)
+    code[c.excluded] = "excluded"
+    code[(code == "") & np.isnan(c.xy[:, 0])] = "no_geometry"
+    code[(code == "") & ~np.isfinite(c.score)] = "no_score"
+    code[(code == "") & (c.capacity_bad | (c.cap < lim.min_units))] = "too_small"
+    code[(code == "") & (c.existing_dist < lim.existing_spacing)] = "near_existing"
+    hi_all = c.cap.astype(float).copy()
+    if lim.mode == "exclude":
+        hi_all = np.minimum(hi_all, lim.max_near - c.existing_near)
+        code[(code == "") & (hi_all < lim.min_units)] = "concentration"
+    elig = np.flatnonzero(code == "")
+    xy = c.xy[elig]
+    hi = np.floor(hi_all[elig]).astype(np.int64)
+    lo = np.full(len(elig), lim.min_units, dtype=np.int64)
+
+    conflicts = _pairs_within(xy, lim.min_spacing, strict=True)
+    near: list[np.ndarray] = [np.empty(0, dtype=np.int64) for _ in elig]
+    radius_pairs = _pairs_within(xy, lim.radius, strict=False)
+    if len(radius_pairs):
+        if len(conflicts):
+            # Pairs that may not both be chosen never share a neighbourhood; dropping them
+            # keeps the concentration rows short.
+            m = len(elig)
+            ck = set((conflicts[:, 0] * m + conflicts[:, 1]).tolist())
+            keep = np.array([a * m + b not in ck for a, b in radius_pairs], dtype=bool)
+            radius_pairs = radius_pairs[keep]
+        if len(radius_pairs):
+            both = np.vstack([radius_pairs, radius_pairs[:, ::-1]])
+            both = both[np.argsort(both[:, 0], kind="stable")]
+            splits = np.searchsorted(both[:, 0], np.arange(len(elig) + 1))
+            near = [both[splits[k] : splits[k + 1], 1] for k in range(len(elig))]
+    e = c.existing_near[elig].astype(float)
+    big_m = np.array(
+        [e[k] + hi[k] + hi[near[k]].sum() - lim.max_near for k in range(len(elig))], dtype=float
+    )
+
+    groups: list[np.ndarray] = []
+    if lim.max_per_district is not None and len(elig):
+        dist = pd.Series(c.district[elig])
+        for _, members in dist.dropna().groupby(dist.dropna(), sort=True):
+            if len(members) > lim.max_per_district:
+                groups.append(members.index.to_numpy())
+    return _Model(elig, code, c.score[elig].astype(float), lo, hi, conflicts, near, e, big_m,
+                  groups, lim)
+
+
+def _constraints(
+    mdl: _Model, units: int | None, sites: int | None
+) -> tuple[int, list[LinearConstraint], np.ndarray, np.ndarray]:
+    """Linear rows over x = [y (m), u (m), o (p)]; returns (p, rows, penalised sites, ub)."""
+    m = len(mdl.elig)
+    # Concentration rows only where the limit can bind (big-M > 0).
+    binding = np.flatnonzero(mdl.big_m > 0)
+    none = np.empty(0, dtype=np.int64)
+    penalised = binding if mdl.limits.mode == "penalise" else none
+    exclude_rows = binding if mdl.limits.mode == "exclude" else none
+    p = len(penalised)
+    nv = 2 * m + p
+    rows, cols, vals, lb, ub = [], [], [], [], []
+    r = 0
+
+    def add(cs: Iterable[int], vs: Iterable[float], low: float, high: float) -> None:
+        nonlocal r
+        cs, vs = list(cs), list(vs)
+        rows.extend([r] * len(cs))
+        cols.extend(cs)
+        vals.extend(vs)
+        lb.append(low)
+        ub.append(high)
+        r += 1
+
+    ar = np.arange(m)
+    # Link units and use: lo*y <= u <= hi*y.  Built as two blocks of m rows each.
+    link = sparse.hstack(
+        [sparse.diags(-mdl.lo.astype(float)), sparse.identity(m), sparse.csr_matrix((m, p))]
+    )
+    link2 = sparse.hstack(
+        [sparse.diags(-mdl.hi.astype(float)), sparse.identity(m), sparse.csr_matrix((m, p))]
+    )
+    out = [
+        LinearConstraint(link, 0, np.inf),
+        LinearConstraint(link2, -np.inf, 0),
+    ]
+    if len(mdl.conflicts):
+        k = len(mdl.conflicts)
+        a = sparse.csr_matrix(
+            (np.ones(2 * k), (np.repeat(np.arange(k), 2), mdl.conflicts.ravel())), shape=(k, nv)
+        )
+        out.append(LinearConstraint(a, -np.inf, 1))
+    for members in mdl.groups:
+        add(members, np.ones(len(members)), -np.inf, mdl.limits.max_per_district)
+    e = mdl.e
+    for kk in exclude_rows:
+        # u_k + sum u_near + M y_k <= max_near - e_k + M
+        bm = mdl.big_m[kk]
+        nb = mdl.near[kk]
+        add(
+            [m + kk, *(m + nb), kk],
+            [1.0, *np.ones(len(nb)), bm],
+            -np.inf,
+            mdl.limits.max_near - e[kk] + bm,
+        )
+    for q, kk in enumerate(penalised):
+        # o_q >= e_k + u_k + sum u_near - max_near - M (1 - y_k)
+        bm = mdl.big_m[kk]
+        nb = mdl.near[kk]
+        add(
+            [m + kk, *(m + nb), kk, 2 * m + q],
+            [1.0, *np.ones(len(nb)), bm, -1.0],
+            -np.inf,
+            mdl.limits.max_near - e[kk] + bm,
+        )
+    if units is not None:
+        add(m + ar, np.ones(m), units, units)
+    if sites is not None:
+        add(ar, np.ones(m), sites, sites)
+    if r:
+        out.append(
+            LinearConstraint(
+                sparse.csr_matrix((vals, (rows, cols)), shape=(r, nv)), np.array(lb), np.array(ub)
+            )
+        )
+    return p, out, penalised, np.concatenate([np.ones(m), mdl.hi.astype(float), np.full(p, np.inf)])
+
+
+
+def _solve(
+    mdl: _Model,
+    units: int | None,
+    sites: int | None,
+    *,
+    objective: str = "score",
+    integral: bool = True,
+    time_limit: float = 60.0,
+    rel_gap: float = 1e-7,
+):
+    """Solve one model for ``objective``: score, max_units, min_units or max_sites."""
+    m = len(mdl.elig)
+    p, cons, _, ub = _constraints(mdl, units, sites)
+    c = np.zeros(2 * m + p)
+    if objective == "score":
+        c[m : 2 * m] = -mdl.s
+        c[2 * m :] = mdl.limits.penalty
+    elif objective == "max_units":
+        c[m : 2 * m] = -1.0
+    elif objective == "min_units":
+        c[m : 2 * m] = 1.0
+    elif objective == "max_sites":
+        c[:m] = -1.0
+    integrality = np.concatenate([np.ones(2 * m), np.zeros(p)]) if integral else np.zeros(2 * m + p)
+    return milp(
+        c,
+        constraints=cons,
+        integrality=integrality,
+        bounds=Bounds(np.zeros(2 * m + p), ub),
+        options={"time_limit": time_limit, "mip_rel_gap": rel_gap, "disp": False},
+    )
+
+
+def _penalty_of(mdl: _Model, chosen: np.ndarray, u: np.ndarray) -> float:
+    """Concentration overflow penalty of a solution (eligible-local chosen flags, units)."""
+    if mdl.limits.mode != "penalise":
+        return 0.0
+    e = mdl.e
+    total = 0.0
+    for k in np.flatnonzero(chosen):
+        over = e[k] + u[k] + u[mdl.near[k]].sum() - mdl.limits.max_near
+        total += max(0.0, over)
+    return total * mdl.limits.penalty
+
+
+def _greedy(mdl: _Model, units: int | None, sites: int | None, plot_id: np.ndarray):
+    """Best-score-first heuristic; returns (chosen flags, units) or None when it fails."""
+    m = len(mdl.elig)
+    lim = mdl.limits
+    e = mdl.e
+    order = np.lexsort((plot_id, -mdl.s))
+    chosen = np.zeros(m, dtype=bool)
+    u = np.zeros(m, dtype=np.int64)
+    blocked = np.zeros(m, dtype=bool)
+    conflict_of: list[list[int]] = [[] for _ in range(m)]
+    for a, b in mdl.conflicts:
+        conflict_of[a].append(b)
+        conflict_of[b].append(a)
+    district_of = np.full(m, -1)
+    for g, members in enumerate(mdl.groups):
+        district_of[members] = g
+    in_district = np.zeros(len(mdl.groups), dtype=np.int64)
+    rem_u = units
+    rem_s = sites
+    for k in order:
+        if (rem_u is not None and rem_u == 0) or (rem_s is not None and rem_s == 0):
+            break
+        if blocked[k]:
+            continue
+        g = district_of[k]
+        if g >= 0 and in_district[g] >= lim.max_per_district:
+            continue
+        hi = int(mdl.hi[k])
+        # Concentration: the new site's neighbourhood and every chosen neighbour's must stay
+        # within the limit (in penalise mode: stay within it when that still allows lo units).
+        nb = mdl.near[k]
+        room = lim.max_near - e[k] - u[nb].sum()
+        for j in nb[chosen[nb]]:
+            room = min(room, lim.max_near - e[j] - u[j] - u[mdl.near[j]].sum())
+        if lim.mode == "exclude" or room >= mdl.lo[k]:
+            hi = min(hi, int(math.floor(room)))
+        lo = int(mdl.lo[k])
+        if hi < lo:
+            continue
+        take = hi
+        if rem_u is not None:
+            reserve = lo * (rem_s - 1) if rem_s is not None else 0
+            take = min(take, rem_u - reserve)
+            if 0 < rem_u - take < lo:
+                take = rem_u - lo
+            if take < lo:
+                continue
+        chosen[k] = True
+        u[k] = take
+        blocked[conflict_of[k]] = True
+        if g >= 0:
+            in_district[g] += 1
+        if rem_u is not None:
+            rem_u -= take
+        if rem_s is not None:
+            rem_s -= 1
+    if (rem_u is not None and rem_u != 0) or (rem_s is not None and rem_s != 0):
+        return None
+    return chosen, u
+
+
+# ------------------------------------------------------------------ diagnosis
+
+
+def _reason_counts(code: np.ndarray) -> str:
+    labels = {
+        "excluded": "excluded in the ranking",
+        "no_geometry": "without geometry",
+        "no_score": "without a score",
+        "too_small": "too small for min_units_per_site",
+        "near_existing": "too close to an existing site (existing_spacing_m)",
+        "concentration": "over max_units_near with existing sites",
+    }
+    vals, counts = np.unique(code[code != ""], return_counts=True)
+    return ", ".join(f"{n} {labels.get(v, v)}" for v, n in zip(vals, counts, strict=True))
+
+
+def _what(units: int | None, sites: int | None) -> str:
+    if units is not None and sites is not None:
+        return f"{units} units on {sites} sites"
+    if units is not None:
+        return f"{units} units"
+    return f"{sites} sites"
+
+
+def _diagnose(
+    c: _Candidates, lim: _Limits, settings: ClusteringSettings, units: int | None,
+    sites: int | None, max_units: int,
+) -> InfeasibleError:
+    """Explain an infeasible request: what is achievable and which limit binds."""
+    mdl = _build(c, lim)
+    want = _what(units, sites)
+    n_elig = len(mdl.elig)
+    if n_elig == 0:
+        return InfeasibleError(
+            f"Cannot deliver {want}: none of the {len(c.score)} candidate plots is eligible "
+            f"({_reason_counts(mdl.code)}). Add plots, or relax the limits named above."
+        )
+    tl = min(settings.time_limit_s, 20.0)
+
+    def achievable(model: _Model) -> str:
+        parts = []
+        if units is not None:
+            r = _solve(model, None, sites, objective="max_units", time_limit=tl)
+            if r.x is None:
+                return f"not even {sites} sites fit"
+            hi_u = int(round(-r.fun))
+            r2 = _solve(model, None, sites, objective="min_units", time_limit=tl)
+            lo_u = int(round(r2.fun)) if r2.x is not None else hi_u
+            parts.append(f"between {lo_u} and {hi_u} units")
+        else:
+            r = _solve(model, None, None, objective="max_sites", time_limit=tl)
+            parts.append(f"at most {int(round(-r.fun)) if r.x is not None else 0} sites")
+        return " and ".join(parts)
+
+    def feasible(model: _Model) -> bool:
+        if len(model.elig) == 0:
+            return False
+        return _solve(model, units, sites, objective="max_sites", time_limit=tl).x is not None
+
+    lines = [f"Cannot deliver {want} under the clustering limits."]
+    base = achievable(mdl)
+    lines.append(f"With {n_elig} eligible plots the limits allow {base}" + (
+        f" with {sites} sites" if units is not None and sites is not None else "") + ".")
+    if units is not None and units < lim.min_units:
+        lines.append(
+            f"The smallest site has min_units_per_site = {lim.min_units} units; request at "
+            "least that many or lower min_units_per_site."
+        )
+    if units is not None and sites is not None and units > sites * max_units:
+        lines.append(
+            f"{sites} sites hold at most {sites * max_units} units at "
+            f"max_units_per_site = {max_units}."
+        )
+    relaxations = [
+        (f"min_spacing_m = {lim.min_spacing:g} m",
+         dataclasses.replace(lim, min_spacing=0.0)),
+        (f"max_sites_per_district = {lim.max_per_district}",
+         dataclasses.replace(lim, max_per_district=None)),
+        (f"max_units_near = {lim.max_near:g} within "
+         f"{lim.radius:g} m", dataclasses.replace(lim, max_near=math.inf)),
+        (f"existing_spacing_m = {lim.existing_spacing:g} m",
+         dataclasses.replace(lim, existing_spacing=0.0)),
+        (f"min_units_per_site = {lim.min_units}",
+         dataclasses.replace(lim, min_units=1)),
+    ]
+    binding = []
+    for label, relaxed in relaxations:
+        if relaxed == lim:
+            continue  # that limit is already off
+        rm = _build(c, relaxed)
+        if feasible(rm):
+            binding.append(f"{label} (without it: {achievable(rm)})")
+    if binding:
+        lines.append(
+            "Relaxing any one of these alone makes the request feasible: "
+            + "; ".join(binding) + "."
+        )
+    else:
+        lines.append(
+            "No single limit is to blame; relax several limits, add candidate plots, or "
+            f"ask for less (capacity is capped at max_units_per_site = {max_units}; "
+            f"the hard ceiling is {HARD_MAX_UNITS_PER_SITE})."
+        )
+    excluded = _reason_counts(mdl.code)
+    if excluded:
+        lines.append(f"Not eligible: {excluded}.")
+    return InfeasibleError(" ".join(lines))
+
+
+# ------------------------------------------------------------------ reasons
+
+
+def _reasons(
+    c: _Candidates, mdl: _Model, chosen_pos: np.ndarray, units_pos: np.ndarray,
+    settings: ClusteringSettings, capacity: CapacitySettings,
+) -> pd.DataFrame:
+    """Reason (code, nb, en) for every candidate position not in ``chosen_pos``."""
+    n = len(c.score)
+    lim = mdl.limits
+    code = mdl.code.copy()
+    nb = np.full(n, "", dtype=object)
+    en = np.full(n, "", dtype=object)
+    for i in np.flatnonzero(code == "excluded"):
+        nb[i] = "Utelatt i rangeringen" + (f": {c.excluded_nb[i]}" if c.excluded_nb[i] else "")
+        en[i] = "Excluded in the ranking" + (f": {c.excluded_en[i]}" if c.excluded_en[i] else "")
+    nb[code == "no_geometry"] = "Tomten mangler geometri"
+    en[code == "no_geometry"] = "The plot has no geometry"
+    nb[code == "no_score"] = "Tomten har ingen poengsum"
+    en[code == "no_score"] = "The plot has no score"
+    for i in np.flatnonzero(code == "too_small"):
+        if c.capacity_nb[i]:
+            nb[i], en[i] = c.capacity_nb[i], c.capacity_en[i]
+        else:
+            nb[i] = (f"For liten: plass til {int(c.cap[i])} enhet(er), minst "
+                     f"{lim.min_units} kreves")
+            en[i] = (f"Too small: fits {int(c.cap[i])} unit(s), at least {lim.min_units} "
+                     "required")
+    sp = f"{lim.existing_spacing:g}"
+    nb[code == "near_existing"] = f"Nærmere enn {sp} m et eksisterende botilbud"
+    en[code == "near_existing"] = f"Closer than {sp} m to an existing site"
+    near_txt_nb = (f"Med eksisterende botilbud innen {lim.radius:g} m ville nærområdet få mer "
+                   f"enn {lim.max_near:g} enheter")
+    near_txt_en = (f"Together with existing sites within {lim.radius:g} m the neighbourhood "
+                   f"would exceed {lim.max_near:g} units")
+    nb[code == "concentration"] = near_txt_nb
+    en[code == "concentration"] = near_txt_en
+
+    # Eligible but not chosen: explain relative to the chosen set.
+    chosen_set = set(chosen_pos.tolist())
+    rest = [i for i in mdl.elig if i not in chosen_set]
+    if rest:
+        cxy = c.xy[chosen_pos]
+        tree = cKDTree(cxy) if len(chosen_pos) else None
+        per_district = pd.Series(c.district[chosen_pos]).value_counts()
+        units_by_pos = dict(zip(chosen_pos.tolist(), units_pos.tolist(), strict=True))
+        for i in rest:
+            if tree is not None and lim.min_spacing > 0:
+                d, j = tree.query(c.xy[i])
+                if d < lim.min_spacing:
+                    pid = c.plot_id[chosen_pos[j]]
+                    code[i] = "near_selected"
+                    nb[i] = (f"{d:.0f} m fra valgt tomt {pid} (minsteavstand "
+                             f"{lim.min_spacing:g} m)")
+                    en[i] = (f"Within {d:.0f} m of selected site {pid} (minimum spacing "
+                             f"{lim.min_spacing:g} m)")
+                    continue
+            dname = c.district[i]
+            if (
+                lim.max_per_district is not None
+                and dname is not None
+                and per_district.get(dname, 0) >= lim.max_per_district
+            ):
+                k = int(per_district[dname])
+                code[i] = "district_full"
+                nb[i] = f"Grensen per bydel er nådd: {k} tomter er valgt i {dname}"
+                en[i] = f"District limit reached: {k} sites already chosen in {dname}"
+                continue
+            if tree is not None and lim.mode == "exclude":
+                close = tree.query_ball_point(c.xy[i], lim.radius)
+                new_near = sum(units_by_pos[int(chosen_pos[j])] for j in close)
+                if new_near and c.existing_near[i] + new_near + lim.min_units > lim.max_near:
+                    pid = c.plot_id[chosen_pos[close[0]]]
+                    code[i] = "crowded_by_selected"
+                    nb[i] = (f"Sammen med valgt tomt {pid} ville det blitt mer enn "
+                             f"{lim.max_near:g} enheter innen {lim.radius:g} m")
+                    en[i] = (f"Together with selected site {pid} there would be more than "
+                             f"{lim.max_near:g} units within {lim.radius:g} m")
+                    continue
+            code[i] = "not_needed"
+            nb[i] = "Ikke valgt: den beste kombinasjonen dekker bestillingen med andre tomter"
+            en[i] = "Not chosen: the best combination delivers the request with other plots"
+    not_chosen = np.setdiff1d(np.arange(n), chosen_pos)
+    return pd.DataFrame(
+        {
+            "plot_id": c.plot_id[not_chosen],
+            "reason_code": code[not_chosen],
+            "reason_nb": nb[not_chosen],
+            "reason_en": en[not_chosen],
+        },
+        index=c.index[not_chosen],
+    )
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def _text_column(df: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in df.columns:
+        return np.full(len(df), "", dtype=object)
+    return df[name].astype(object).where(df[name].notna(), "").astype(str).to_numpy(dtype=object)
+
+
+def _candidates(
+    df: gpd.GeoDataFrame,
+    lim_radius: float,
+    existing: gpd.GeoDataFrame | None,
+    district_column: str,
+    layout_column: str,
+) -> _Candidates:
+    for col in ("score", "capacity_units"):
+        if col not in df.columns:
+            hint = (
+                "Join the output of sitefinder.capacity.plan_units to the ranked plots first"
+                if col == "capacity_units"
+                else "Select from the ranked plots (they carry a 'score' column)"
+            )
+            raise InputError(f"the candidates have no '{col}' column", where="candidates",
+                             hint=hint)
+    if "plot_id" in df.columns:
+        plot_id = df["plot_id"].astype(str).to_numpy(dtype=object)
+    else:
+        plot_id = np.array([str(i) for i in df.index], dtype=object)
+    dup = pd.Series(plot_id).duplicated()
+    if dup.any():
+        raise InputError(
+            f"plot_id '{plot_id[dup.to_numpy()][0]}' appears more than once",
+            where="candidates, column 'plot_id'",
+            hint="Give every candidate plot a unique id",
+        )
+    if not df.index.is_unique:
+        raise InputError("the candidates' index has duplicates", where="candidates",
+                         hint="Call reset_index() first")
+    score = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=float)
+    bad_score = np.isfinite(score) & (score < 0)
+    if bad_score.any():
+        row = df.index[bad_score][0]
+        raise InputError(f"score {score[bad_score][0]} is negative", where=f"candidates, row {row}",
+                         hint="Scores are 0–100; fix the scoring step")
+    cap = pd.to_numeric(df["capacity_units"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    if (cap < 0).any() or (cap != np.floor(cap)).any():
+        row = df.index[(cap < 0) | (cap != np.floor(cap))][0]
+        raise InputError("capacity_units must be a whole number ≥ 0",
+                         where=f"candidates, row {row}", hint="Use plan_units' output")
+    if "status" in df.columns:
+        excluded = (df["status"].astype(object).fillna("") != STATUS_OK).to_numpy()
+    else:
+        excluded = np.zeros(len(df), dtype=bool)
+    if "capacity_status" in df.columns:
+        capacity_bad = (df["capacity_status"].astype(object).fillna("") != STATUS_OK).to_numpy()
+    else:
+        capacity_bad = np.zeros(len(df), dtype=bool)
+    if district_column in df.columns:
+        district = np.array(
+            [None if pd.isna(v) else str(v) for v in df[district_column]], dtype=object
+        )
+    else:
+        district = np.full(len(df), None, dtype=object)
+    return _Candidates(
+        index=df.index,
+        plot_id=plot_id,
+        score=score,
+        cap=cap,
+        xy=site_points(df, layout_column),
+        district=district,
+        excluded=excluded,
+        excluded_nb=_text_column(df, "status_reason_nb"),
+        excluded_en=_text_column(df, "status_reason_en"),
+        capacity_bad=capacity_bad,
+        capacity_nb=_text_column(df, "capacity_reason_nb"),
+        capacity_en=_text_column(df, "capacity_reason_en"),
+        existing_near=count_existing_units_near(df, existing, lim_radius).to_numpy(dtype=float),
+        existing_dist=distance_to_existing(df, existing).fillna(np.inf).to_numpy(dtype=float),
+    )
+
+
+def select_sites(
+    candidates: gpd.GeoDataFrame,
+    settings: ClusteringSettings,
+    *,
+    units: int | None = None,
+    sites: int | None = None,
+    capacity: CapacitySettings | None = None,
+    existing: gpd.GeoDataFrame | None = None,
+    district_column: str = "district",
+    layout_column: str = "layout",
+) -> SelectionResult:
+    """Choose sites that deliver the request with the best total score under the limits.
+
+    Parameters
+    ----------
+    candidates : GeoDataFrame
+        Candidate plots in a projected CRS, one row each, with ``score`` (0–100) and
+        ``capacity_units`` (from :func:`sitefinder.capacity.plan_units`). Optional columns
+        used when present: ``plot_id`` (else the index), ``status`` (only ``ok`` rows are
+        eligible) with ``status_reason_nb/en``, ``capacity_status`` with
+        ``capacity_reason_nb/en``, ``district_column`` (from :func:`assign_districts`) and
+        ``layout_column`` (the unit layout).
+    settings : ClusteringSettings
+        Spacing, concentration and district limits, and solver settings.
+    units : int, optional
+        Exactly this many units are delivered.
+    sites : int, optional
+        Exactly this many sites are chosen. Give ``units``, ``sites`` or both.
+    capacity : CapacitySettings, optional
+        Supplies ``min_units_per_site`` and ``max_units_per_site`` (defaults when omitted).
+    existing : GeoDataFrame, optional
+        Existing sites (points or polygons) with a ``units`` column; sensitive. They count
+        against spacing and concentration.
+    district_column, layout_column : str
+        Column names in ``candidates``.
+
+    Returns
+    -------
+    SelectionResult
+        The chosen set, solver status and bound, and a reason for every other candidate.
+
+    Raises
+    ------
+    InfeasibleError
+        When no set satisfies the request under the limits; the message says what can be
+        delivered and which limit to relax.
+    InputError
+        On a missing column, non-metric CRS or a bad request.
+
+    """
+    capacity = capacity or CapacitySettings()
+    if not isinstance(candidates, gpd.GeoDataFrame):
+        raise InputError(
+            f"select_sites needs a GeoDataFrame of candidates, got {type(candidates).__name__}",
+            where="candidates",
+        )
+    require_projected(candidates, "candidates")
+    if units is None and sites is None:
+        raise InputError("nothing requested", where="select",
+                         hint="Ask for a number of units (--units N) or of sites (--sites N)")
+    for name, val in (("units", units), ("sites", sites)):
+        if val is not None and (not isinstance(val, int | np.integer) or val < 1):
+            raise InputError(f"{name} must be a whole number ≥ 1, got {val!r}",
+                             where=f"select, {name}")
+    lim = _Limits(
+        min_spacing=settings.min_spacing_m,
+        existing_spacing=(
+            settings.min_spacing_m if settings.existing_spacing_m is None
+            else settings.existing_spacing_m
+        ),
+        radius=settings.concentration_radius_m,
+        max_near=float(settings.max_units_near),
+        mode=settings.concentration_mode,
+        penalty=settings.penalty,
+        max_per_district=settings.max_sites_per_district,
+        min_units=capacity.min_units_per_site,
+    )
+    c = _candidates(candidates, lim.radius, existing, district_column, layout_column)
+    # Capacity above the scenario's cap (e.g. computed with another scenario) is clipped.
+    c.cap = np.minimum(c.cap, capacity.max_units_per_site)
+    mdl = _build(c, lim)
+    m = len(mdl.elig)
+    if m == 0:
+        raise _diagnose(c, lim, settings, units, sites, capacity.max_units_per_site)
+
+    if m <= settings.exact_max_candidates:
+        method = "milp"
+        res = _solve(mdl, units, sites, time_limit=settings.time_limit_s,
+                     rel_gap=settings.mip_rel_gap)
+        if res.x is None:
+            if res.status == 2:
+                raise _diagnose(c, lim, settings, units, sites, capacity.max_units_per_site)
+            raise InfeasibleError(
+                f"The solver found no set within time_limit_s = {settings.time_limit_s:g} s "
+                f"({res.message}); raise time_limit_s or lower exact_max_candidates to use "
+                "the greedy method"
+            )
+        x = res.x
+        chosen_local = x[:m] > 0.5
+        u_local = np.rint(x[m : 2 * m]).astype(np.int64) * chosen_local
+        optimal = res.status == 0
+        status = "optimal" if optimal else "time_limit"
+        objective = float(mdl.s @ u_local) - _penalty_of(mdl, chosen_local, u_local)
+        dual = getattr(res, "mip_dual_bound", None)
+        bound = float(-dual) if dual is not None and np.isfinite(dual) else math.inf
+        if optimal:
+            # HiGHS proves optimality within mip_rel_gap; never report a bound below the value.
+            bound = max(bound, objective)
+    else:
+        method = "greedy"
+        lp = _solve(mdl, units, sites, integral=False, time_limit=settings.time_limit_s)
+        if lp.status == 2:
+            raise _diagnose(c, lim, settings, units, sites, capacity.max_units_per_site)
+        found = _greedy(mdl, units, sites, c.plot_id[mdl.elig])
+        if found is None:
+            raise InfeasibleError(
+                f"The greedy heuristic (used above exact_max_candidates = "
+                f"{settings.exact_max_candidates} eligible plots; there are {m}) found no set "
+                f"delivering {_what(units, sites)}, and the LP relaxation does not rule one "
+                "out. Raise exact_max_candidates to solve exactly, or relax the limits"
+            )
+        chosen_local, u_local = found
+        objective = float(mdl.s @ u_local) - _penalty_of(mdl, chosen_local, u_local)
+        bound = float(-lp.fun) if lp.x is not None else math.inf
+        optimal = False
+        status = "heuristic"
+    gap = 0.0 if optimal else max(0.0, (bound - objective) / max(abs(bound), 1e-9))
+
+    chosen_pos = mdl.elig[chosen_local]
+    units_pos = u_local[chosen_local]
+    reasons = _reasons(c, mdl, chosen_pos, units_pos, settings, capacity)
+
+    if layout_column in candidates.columns:
+        layout = gpd.GeoSeries(
+            pd.Series(candidates[layout_column]).array, index=candidates.index,
+            crs=candidates.crs,
+        ).iloc[chosen_pos]
+    else:
+        layout = gpd.GeoSeries([shapely.MultiPolygon()] * len(chosen_pos),
+                               index=candidates.index[chosen_pos], crs=candidates.crs)
+    chosen = gpd.GeoDataFrame(
+        {
+            "plot_id": c.plot_id[chosen_pos],
+            "units": units_pos.astype("int64"),
+            "score": c.score[chosen_pos],
+            "district": c.district[chosen_pos],
+            "plot_geometry": gpd.GeoSeries(
+                candidates.geometry.iloc[chosen_pos].to_numpy(),
+                index=candidates.index[chosen_pos], crs=candidates.crs,
+            ),
+        },
+        geometry=layout.rename("layout"),
+        index=candidates.index[chosen_pos],
+        crs=candidates.crs,
+    )
+    chosen = chosen.iloc[np.lexsort((chosen["plot_id"].to_numpy(), -chosen["score"].to_numpy()))]
+
+    dist_all = pd.Series(c.district, index=c.index).fillna("(ingen bydel / no district)")
+    per_district = pd.DataFrame(
+        {
+            "candidates": dist_all.value_counts(),
+            "eligible": dist_all.iloc[mdl.elig].value_counts(),
+            "sites": dist_all.iloc[chosen_pos].value_counts(),
+            "units": pd.Series(units_pos, index=dist_all.iloc[chosen_pos].to_numpy())
+            .groupby(level=0).sum(),
+        }
+    ).fillna(0).astype("int64").sort_index()
+    per_district.index.name = "district"
+
+    return SelectionResult(
+        chosen=chosen,
+        status=status,
+        optimal=bool(optimal),
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        method=method,
+        reasons=reasons,
+        per_district=per_district,
+        requested_units=units,
+        requested_sites=sites,
+    )
+
+
+def write_selection(result: SelectionResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``selected.csv`` and ``selected.gpkg`` (layers ``sites`` and ``layout``).
+
+    Parameters
+    ----------
+    result : SelectionResult
+        From :func:`select_sites`.
+    out_dir : str or Path
+        Directory to write into (created when missing). Existing files are replaced.
+
+    Returns
+    -------
+    dict
+        ``{"csv": path, "gpkg": path}``.
+
+    Notes
+    -----
+    ``sites`` holds one plot polygon per chosen site (plot_id, units, score, district);
+    ``layout`` one polygon per planned unit (plot_id, unit). The CSV adds the site's
+    position (``x``, ``y`` in the layer's CRS). Existing sites are never written.
+
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ch = result.chosen
+    attrs = pd.DataFrame(
+        {
+            "plot_id": ch["plot_id"].astype(str).to_numpy(),
+            "units": ch["units"].astype("int64").to_numpy(),
+            "score": ch["score"].astype(float).to_numpy(),
+            "district": ch["district"].astype(object).fillna("").astype(str).to_numpy(),
+        }
+    )
+    pts = site_points(
+        gpd.GeoDataFrame({"layout": ch.geometry.to_numpy()},
+                         geometry=gpd.GeoSeries(ch["plot_geometry"].to_numpy(), crs=ch.crs),
+                         crs=ch.crs)
+    ) if len(ch) else np.empty((0, 2))
+    csv = attrs.assign(x=np.round(pts[:, 0], 1), y=np.round(pts[:, 1], 1))
+    csv_path = out / "selected.csv"
+    csv.to_csv(csv_path, index=False)
+
+    gpkg_path = out / "selected.gpkg"
+    if gpkg_path.exists():
+        gpkg_path.unlink()
+    sites_gdf = gpd.GeoDataFrame(
+        attrs, geometry=gpd.GeoSeries(ch["plot_geometry"].to_numpy(), crs=ch.crs), crs=ch.crs
+    )
+    sites_gdf.to_file(gpkg_path, layer="sites", driver="GPKG")
+    parts, owner = shapely.get_parts(ch.geometry.to_numpy(), return_index=True)
+    unit_no = pd.Series(owner).groupby(owner).cumcount().to_numpy() + 1
+    layout_gdf = gpd.GeoDataFrame(
+        {"plot_id": attrs["plot_id"].to_numpy()[owner], "unit": unit_no.astype("int64")},
+        geometry=gpd.GeoSeries(parts, crs=ch.crs),
+        crs=ch.crs,
+    )
+    layout_gdf.to_file(gpkg_path, layer="layout", driver="GPKG")
+    return {"csv": csv_path, "gpkg": gpkg_path}
