@@ -103,6 +103,9 @@ BLOCKING_AREAS: dict[str, set[str]] = {
     "leisure": {
         "pitch", "playground", "track", "stadium", "swimming_pool", "dog_park",
         "schoolyard", "sports_centre", "ice_rink", "miniature_golf", "bandstand",
+        # Parks and gardens are kept as they are: a plot in Slottsparken is not plausible,
+        # and residents want parks nearby (DOMAIN.md criterion 4), not built over.
+        "park", "garden", "nature_reserve",
     },
     "landuse": {"cemetery", "military", "allotments", "religious"},
     "amenity": {"grave_yard", "school", "kindergarten", "prison", "fountain", "university"},
@@ -110,12 +113,28 @@ BLOCKING_AREAS: dict[str, set[str]] = {
     "railway": {"platform"},
 }
 
+WATER_SETBACK_M = 5.0
+# A road-transportable unit (about 6 x 8.5 m, DOMAIN.md §6.1) arrives on a truck, so a
+# plot must lie this close to a drivable street; this also drops courtyard lawns inside
+# closed urban blocks, which are private and have no access.
+MAX_ACCESS_M = 20.0
+DRIVABLE = {
+    "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link",
+    "tertiary", "tertiary_link", "unclassified", "residential", "living_street", "service",
+}
+# Lawns boxed in by buildings (courtyards, strips between slab blocks) are private open
+# space of the flats around them; a plot whose 15 m surroundings are more than this share
+# buildings is not offered.
+ENCLOSURE_RING_M = 15.0
+MAX_ENCLOSURE = 0.3
 MIN_WIDTH_M = 12.0
 MIN_AREA_M2 = 400.0
 MAX_AREA_M2 = 6000.0
 SMALL_AREA_M2 = (150.0, 400.0)  # the one deliberately "very small" plot
 SPLIT_GRID_M = 50.0
 EDGE_MARGIN_M = 40.0
+MAX_PER_AREA = 2  # a big lawn split into grid cells must not become eight adjacent plots
+MIN_GAP_M = 20.0  # between two plots of the list
 STRATUM_M = 400.0  # sampling cell: at most a few plots per 400 m square
 TARGET_SAMPLE = 90
 OWNERS = (("Oslo kommune", 0.7), ("Statsbygg", 0.15), ("Privat", 0.15))
@@ -154,7 +173,9 @@ def obstacle_union(areas: gpd.GeoDataFrame, lines: gpd.GeoDataFrame) -> shapely.
     blocking = is_building | is_water
     for key, values in BLOCKING_AREAS.items():
         blocking |= areas[key].isin(values)
-    parts = list(areas.geometry[blocking])
+    parts = list(areas.geometry[blocking & ~is_water])
+    # Keep a few metres from ponds and rivers: a plot should not run down to the bank.
+    parts += list(areas.geometry[is_water].buffer(WATER_SETBACK_M))
 
     on_surface = ~lines["tunnel"].isin(TUNNEL_VALUES)
     kind = lines["highway"].fillna(lines["railway"])
@@ -168,6 +189,12 @@ def obstacle_union(areas: gpd.GeoDataFrame, lines: gpd.GeoDataFrame) -> shapely.
     streams = lines[on_surface & lines["waterway"].isin(["river", "stream", "canal"])]
     parts += list(streams.geometry.buffer(4.0))
     return shapely.union_all(np.array(parts, dtype=object))
+
+
+def enclosure(geoms: gpd.GeoSeries, buildings: shapely.Geometry) -> pd.Series:
+    """Share of the ENCLOSURE_RING_M ring around each geometry that is covered by buildings."""
+    ring = geoms.buffer(ENCLOSURE_RING_M).difference(geoms)
+    return ring.intersection(buildings).area / ring.area
 
 
 def grid_split(geom: shapely.Geometry, size: float) -> list[shapely.Geometry]:
@@ -237,15 +264,18 @@ def spread_sample(pieces: gpd.GeoDataFrame, n: int,
     cell_order = sorted(queues)
     rng.shuffle(cell_order)
     chosen: list[int] = []
+    per_area: dict[int, int] = {}
     taken = shapely.GeometryCollection()
     while len(chosen) < n and any(queues.values()):
         for c in cell_order:
             while queues[c]:
                 i = queues[c].pop(0)
                 geom = pieces.geometry.iloc[i]
-                if geom.intersection(taken).area < 1.0:
+                area_id = int(pieces.osm_id.iloc[i])
+                if per_area.get(area_id, 0) < MAX_PER_AREA and geom.distance(taken) >= MIN_GAP_M:
                     chosen.append(i)
-                    taken = taken.union(geom.buffer(2.0))
+                    per_area[area_id] = per_area.get(area_id, 0) + 1
+                    taken = taken.union(geom)
                     break
             if len(chosen) >= n:
                 break
@@ -256,7 +286,7 @@ def add_awkward(pieces: gpd.GeoDataFrame, chosen: list[int], lines: gpd.GeoDataF
                 awkward_land: gpd.GeoSeries, rng: np.random.Generator) -> list[int]:
     """Add one tiny plot, one by a trunk road/railway, one on railway/industrial land."""
     taken = shapely.union_all(np.array(pieces.geometry.iloc[chosen], dtype=object))
-    free = pieces.geometry.apply(lambda g: g.intersection(taken).area < 1.0)
+    free = pieces.geometry.distance(taken) >= MIN_GAP_M
 
     loud = lines[(lines["highway"].isin(["trunk", "motorway"]) | (lines["railway"] == "rail"))
                  & ~lines["tunnel"].isin(TUNNEL_VALUES)]
@@ -285,8 +315,7 @@ def add_awkward(pieces: gpd.GeoDataFrame, chosen: list[int], lines: gpd.GeoDataF
             continue
         pick = int(pool[rng.integers(len(pool))])
         out.append(pick)
-        free &= pieces.geometry.apply(lambda g, p=pieces.geometry.iloc[pick]:
-                                      g.intersection(p).area < 1.0)
+        free &= pieces.geometry.distance(pieces.geometry.iloc[pick]) >= MIN_GAP_M
         print(f"  awkward '{label}': {pieces.source.iloc[pick]}, "
               f"{pieces.area_m2.iloc[pick]:.0f} m²")
     return out
@@ -295,13 +324,14 @@ def add_awkward(pieces: gpd.GeoDataFrame, chosen: list[int], lines: gpd.GeoDataF
 def street_names(plots: gpd.GeoDataFrame, lines: gpd.GeoDataFrame) -> pd.Series:
     """Name of the nearest named street.
 
-    Footpaths (names few people know) and tunnels (not reachable from the plot) are
-    skipped, so a plot above Operatunnelen is named after the street beside it.
+    Footpaths (names few people know), trunk roads (nobody gives an address on a
+    motorway) and tunnels are skipped, so a plot above Operatunnelen is named after the
+    street beside it.
     """
     surface = ~lines["tunnel"].isin(TUNNEL_VALUES)
     streets = lines[surface & lines["name"].notna() & lines["highway"].isin([
-        "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
-        "living_street", "pedestrian", "service", "trunk_link", "primary_link",
+        "primary", "secondary", "tertiary", "unclassified", "residential",
+        "living_street", "pedestrian", "service", "primary_link",
         "secondary_link", "tertiary_link"])][["name", "geometry"]]
     near = gpd.sjoin_nearest(plots[["geometry"]], streets, how="left")
     # Equidistant ties give several rows per plot; keep the first, deterministically.
@@ -338,7 +368,17 @@ def main() -> None:
 
     obstacles = obstacle_union(areas, lines)
     pieces = candidate_pieces(cand, obstacles, inner)
-    print(f"pieces: {len(pieces)} ({pieces.source.value_counts().to_dict()})")
+    drivable = lines[lines["highway"].isin(DRIVABLE) & ~lines["tunnel"].isin(TUNNEL_VALUES)]
+    access = pieces.geometry.distance(shapely.union_all(
+        np.array(drivable.geometry, dtype=object))) <= MAX_ACCESS_M
+    print(f"pieces: {len(pieces)}, {int((~access).sum())} without street access dropped")
+    pieces = pieces[access].reset_index(drop=True)
+    buildings = areas[areas["building"].notna() & (areas["building"] != "no")]
+    enclosed = enclosure(pieces.geometry, shapely.union_all(
+        np.array(buildings.geometry, dtype=object))) > MAX_ENCLOSURE
+    print(f"  {int(enclosed.sum())} enclosed by buildings dropped")
+    pieces = pieces[~enclosed].reset_index(drop=True)
+    print(f"  kept: {pieces.source.value_counts().to_dict()}")
 
     regular = pieces.area_m2.between(MIN_AREA_M2, MAX_AREA_M2) & ~pieces.source.isin(
         [f"{k}={v}" for k, v in AWKWARD_TAGS])

@@ -29,6 +29,7 @@ from sitefinder.errors import InputError
 from sitefinder.layers import BOOKKEEPING_FILE, LayerSet, build_layers, check_layer_keys
 from sitefinder.measure import compute_metrics
 from sitefinder.network import WalkNetwork, build_walk_network
+from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gpkg
 from sitefinder.progress import step_bar
 from sitefinder.score import score_metrics
 from sitefinder.sources.osm import OsmData, file_sha256, read_osm
@@ -236,3 +237,115 @@ def _as_scenario(scenario: Scenario | str | Path | None) -> Scenario:
     if isinstance(scenario, Scenario):
         return scenario
     return load_scenario(scenario)
+
+
+class RunResult:
+    """What :func:`run` produced.
+
+    Attributes
+    ----------
+    ranked : GeoDataFrame
+        The ranked plots (docs/CONTRACT.md).
+    study : Study
+        The study, for further scoring without measuring again.
+    outputs : dict of str to Path
+        ``ranked_csv``, ``ranked_gpkg``, ``map``, ``manifest``.
+    """
+
+    def __init__(self, ranked: gpd.GeoDataFrame, study: Study, outputs: dict[str, Path]) -> None:
+        self.ranked = ranked
+        self.study = study
+        self.outputs = outputs
+
+    def __repr__(self) -> str:
+        ok = int((self.ranked["status"] == "ok").sum())
+        return f"RunResult({len(self.ranked)} plots, {ok} ranked, outputs={list(self.outputs)})"
+
+
+def run(
+    plots: str | Path = "data/plots.gpkg",
+    osm: str | Path = "data/oslo-center.osm.pbf",
+    scenario: Scenario | str | Path | None = None,
+    out_dir: str | Path = "output",
+    *,
+    layers_dir: str | Path = "layers",
+    cache_dir: str | Path | None = ".cache/sitefinder",
+    plots_crs: str | None = None,
+    id_column: str = "plot_id",
+    write_map: bool = True,
+) -> RunResult:
+    """Rank the plots and write ``ranked.csv``, ``ranked.gpkg``, ``map.html``, ``manifest.json``.
+
+    Parameters
+    ----------
+    plots, osm : str or Path
+        Plot file and OSM extract (defaults: the bundled demo data).
+    scenario : Scenario or str or Path, optional
+        Scenario or its YAML file; the shipped default when omitted.
+    out_dir : str or Path
+        Output folder (created when missing).
+    layers_dir, cache_dir, plots_crs, id_column
+        See :class:`Study`.
+    write_map : bool
+        Also write the interactive map.
+
+    Returns
+    -------
+    RunResult
+    """
+    started = time.perf_counter()
+    scenario = _as_scenario(scenario)  # validated before any heavy work
+    study = Study(
+        plots, osm, scenario, layers_dir=layers_dir, cache_dir=cache_dir,
+        plots_crs=plots_crs, id_column=id_column,
+    )
+    ranked = study.score()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs: dict[str, Path] = {}
+    with study._timed("write outputs"):
+        outputs["ranked_csv"] = write_ranked_csv(ranked, out_dir / "ranked.csv")
+        outputs["ranked_gpkg"] = write_ranked_gpkg(ranked, out_dir / "ranked.gpkg")
+    if write_map:
+        from sitefinder.maps import write_map as _write_map
+
+        with study._timed("write map"):
+            weights = {name: c.weight for name, c in scenario.criteria.items()}
+            outputs["map"] = _write_map(
+                ranked,
+                out_dir / "map.html",
+                layers=study.layers.frames,
+                weights=weights,
+                language=scenario.language,
+            )
+    study.timings["total"] = round(time.perf_counter() - started, 3)
+    inputs: dict[str, Path | None] = {
+        "plots": study.plots_path,
+        "osm": study.osm_path,
+        "scenario": scenario_path(scenario),
+    }
+    if study._layers is not None:
+        inputs.update({f"layer:{k}": p for k, p in study.layers.paths.items()})
+    outputs["manifest"] = write_manifest(
+        out_dir / "manifest.json",
+        inputs=inputs,
+        scenario=scenario,
+        timings=study.timings,
+        outputs=list(outputs.values()),
+        extra={
+            "crs": study.crs.to_string(),
+            "metrics_cache_hit": study.cache_hit,
+            "osm_stats": study._osm.stats if study._osm is not None else None,
+            "layer_origin": study._layers.origin if study._layers is not None else None,
+            "plots": {
+                "total": len(ranked),
+                "by_status": ranked["status"].value_counts().to_dict(),
+            },
+        },
+    )
+    return RunResult(ranked, study, outputs)
+
+
+def scenario_path(scenario: Scenario) -> Path | None:
+    """The YAML file a scenario was loaded from, when known."""
+    return getattr(scenario, "_source_path", None)

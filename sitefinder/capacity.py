@@ -12,20 +12,21 @@ The layout, per plot
    boundary to any unit wall).
 2. Units are ``unit_width_m`` × ``unit_length_m`` rectangles (default 6 m × 8.5 m, the
    exterior of a road-transportable unit in Verdal, DOMAIN.md "What a småhus is", §6.1).
-   They are placed on a rectangular grid whose pitch is the unit size plus
-   ``unit_spacing_m``, so every pair of units is at least ``unit_spacing_m`` apart
-   (fire separation). The grid is tried at ``n_angles`` orientations, starting from the
-   orientation of the buildable area's minimum rotated rectangle (plots usually follow a
-   road), and at ``grid_phases`` × ``grid_phases`` shifts; the layout with most units wins.
-   A unit is kept when the buildable area covers it.
+   For each of ``n_angles`` orientations — starting from the orientation of the
+   buildable area's minimum rotated rectangle (plots usually follow a road) — every
+   position on a ``position_step_m`` lattice where the buildable area covers a unit is a
+   candidate. Units are then placed greedily from one corner of the plot (all four
+   corners are tried), each at least ``unit_spacing_m`` (fire separation) from the
+   units already placed. The layout with most units wins; the search stops as soon as
+   one reaches ``max_units_per_site``. A fixed grid would be simpler but loses a unit on
+   about a third of tight, irregular plots.
 3. *Per-unit extras* — an outdoor store/technical room (§6.1), a share of guest parking
    (0.5 space per unit, Sandnes rule f, §6.6) and a fireproof waste container (Sandnes
    rule g, §6.6) — are not drawn. They take an area budget: each unit needs
    ``extras_area_m2`` of plot that is neither under a unit nor inside its
    fire-separation zone (the unit grown by half the spacing). The setback strip counts
    as free: parking and bins usually sit by the access road. When the budget does not
-   fit, units are dropped (the ones farthest from the middle of the plot first) until it
-   does.
+   fit, units are dropped (the last placed first) until it does.
 4. Capacity = units placed, capped at ``max_units_per_site``. A plot that takes fewer than
    ``min_units_per_site`` keeps its count and layout but gets status ``too_small`` with a
    reason in bokmål and English.
@@ -80,8 +81,9 @@ class CapacitySettings(BaseModel):
     (DOMAIN.md "What a småhus is") and distance between units (criterion 7)."""
 
     setback_m: Annotated[float, Field(ge=0, le=100)] = 4.0
-    """Minimum distance from the plot boundary to any unit wall, metres (the usual
-    4 m distance to the neighbour's boundary)."""
+    """Minimum distance from the plot boundary to any unit wall, metres (the Planning and
+    Building Act's main rule, plan- og bygningsloven §29-4: 4 m to the neighbour's
+    boundary; DOMAIN.md gives no number)."""
 
     store_area_m2: Annotated[float, Field(ge=0, le=200)] = 6.0
     """Outdoor store/technical room per unit, m² of plot (DOMAIN.md §6.1, §6.5.2: each unit
@@ -110,8 +112,9 @@ class CapacitySettings(BaseModel):
     """Grid orientations tried per plot, evenly spread over 180° from the plot's
     minimum-rotated-rectangle orientation (6 → every 30°, includes the 90° turn)."""
 
-    grid_phases: Annotated[int, Field(ge=1, le=6)] = 3
-    """Grid shifts tried along each axis per orientation (3 → shifts of 0, 1/3, 2/3 pitch)."""
+    position_step_m: Annotated[float, Field(ge=0.1, le=10)] = 1.0
+    """Step of the lattice of candidate unit positions, metres; finer finds more layouts
+    on tight plots but costs time (the cost grows with 1/step²)."""
 
     @field_validator("max_units_per_site")
     @classmethod
@@ -202,27 +205,44 @@ def _rotation(deg: float) -> np.ndarray:
     return np.array([[c, -s], [s, c]])
 
 
-class _Layout:
-    """Best layout found so far for one plot, in the plot's local (rotated) frame."""
+def _greedy_place(
+    xs: np.ndarray, ys: np.ndarray, w: float, h: float, s: float, cap: int
+) -> np.ndarray:
+    """Pick up to ``cap`` corners in the given order, skipping any too close to a pick.
 
-    __slots__ = ("angle", "boxes", "n")
+    Two axis-aligned w × h boxes with lower-left corners p and q are ``s`` apart when the
+    Euclidean gap ``hypot(max(|dx| - w, 0), max(|dy| - h, 0))`` is at least ``s``.
+    """
+    free = np.ones(xs.size, dtype=bool)
+    picked: list[int] = []
+    while len(picked) < cap:
+        cand = np.flatnonzero(free)
+        if cand.size == 0:
+            break
+        k = int(cand[0])
+        picked.append(k)
+        dx = np.abs(xs - xs[k]) - w
+        dy = np.abs(ys - ys[k]) - h
+        overlap = (dx < -1e-9) & (dy < -1e-9)  # the gap test alone lets overlaps pass at s=0
+        free &= ~overlap & (np.hypot(np.maximum(dx, 0.0), np.maximum(dy, 0.0)) >= s - 1e-9)
+    return np.asarray(picked, dtype=np.int64)
 
-    def __init__(self) -> None:
-        self.n = 0
-        self.angle = 0.0
-        self.boxes: np.ndarray = np.empty(0, dtype=object)
 
-
-def _grid_boxes(
-    bounds: tuple[float, float, float, float], w: float, h: float, s: float, fx: float, fy: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lower-left corners (xs, ys) of a grid of w × h boxes with gap s, shifted by fx, fy."""
-    minx, miny, maxx, maxy = bounds
-    px, py = w + s, h + s
-    xs = np.arange(minx + fx * px, maxx - w + 1e-9, px)
-    ys = np.arange(miny + fy * py, maxy - h + 1e-9, py)
-    gx, gy = np.meshgrid(xs, ys)
-    return gx.ravel(), gy.ravel()
+def _units_with_room(
+    xs: np.ndarray, ys: np.ndarray, settings: CapacitySettings, plot_rot: shapely.Geometry,
+    plot_area: float,
+) -> int:
+    """How many of the placed units (in order) leave room for every unit's extras."""
+    w, h, s = settings.unit_width_m, settings.unit_length_m, settings.unit_spacing_m
+    extras = settings.extras_area_m2
+    if extras <= 0:
+        return xs.size
+    zones = shapely.box(xs - s / 2, ys - s / 2, xs + w + s / 2, ys + h + s / 2)
+    for n in range(xs.size, 0, -1):
+        used = shapely.intersection(shapely.union_all(zones[:n]), plot_rot).area
+        if plot_area - used >= n * extras - 1e-9:
+            return n
+    return 0
 
 
 def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int, shapely.Geometry]:
@@ -230,7 +250,6 @@ def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int
     w, h = settings.unit_width_m, settings.unit_length_m
     s = settings.unit_spacing_m
     cap = settings.max_units_per_site
-    extras = settings.extras_area_m2
     empty = shapely.MultiPolygon()
 
     buildable = plot.buffer(-settings.setback_m, join_style="mitre") if settings.setback_m else plot
@@ -238,62 +257,61 @@ def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int
         return 0, empty
 
     # Work around the buildable area's centroid: rotating UTM coordinates of ~10^6 m
-    # would lose sub-millimetre precision and make "covers" flicker on touching edges.
+    # would lose precision and make "covers" flicker on touching edges.
     origin = np.array(buildable.centroid.coords[0])
     plot_local = shapely.transform(plot, lambda xy: xy - origin)
     build_local = shapely.transform(buildable, lambda xy: xy - origin)
     plot_area = plot.area
+    # Candidate corners on a lattice; a very large plot gets a coarser lattice (it fits
+    # the maximum easily, and the cost stays bounded).
+    step = max(settings.position_step_m, math.sqrt(buildable.area / 20_000))
 
     base = _mrr_angle_deg(buildable)
     angles = [(base + k * 180.0 / settings.n_angles) % 180.0 for k in range(settings.n_angles)]
-    phases = [k / settings.grid_phases for k in range(settings.grid_phases)]
-
-    best = _Layout()
+    best_n, best_angle, best_xy = 0, 0.0, np.empty((0, 2))
     for angle in angles:
-        # Rotate the plot by -angle so the grid can be axis-aligned in this frame.
+        # Rotate the plot by -angle so the units are axis-aligned in this frame.
         rot = _rotation(-angle)
         b_rot = shapely.transform(build_local, lambda xy, r=rot: xy @ r.T)
         shapely.prepare(b_rot)
+        minx, miny, maxx, maxy = b_rot.bounds
+        gx, gy = np.meshgrid(
+            np.arange(minx, maxx - w + 1e-9, step), np.arange(miny, maxy - h + 1e-9, step)
+        )
+        xs, ys = gx.ravel(), gy.ravel()
+        if xs.size == 0:
+            continue
+        fits = shapely.covers(b_rot, shapely.box(xs, ys, xs + w, ys + h))
+        xs, ys = xs[fits], ys[fits]
+        if xs.size == 0:
+            continue
         p_rot = None
-        for fx in phases:
-            for fy in phases:
-                xs, ys = _grid_boxes(b_rot.bounds, w, h, s, fx, fy)
-                if xs.size <= best.n:
-                    continue
-                boxes = shapely.box(xs, ys, xs + w, ys + h)
-                inside = shapely.covers(b_rot, boxes)
-                count = int(inside.sum())
-                if count <= best.n:
-                    continue
-                boxes, xs, ys = boxes[inside], xs[inside], ys[inside]
-                # Keep the units nearest the middle: a compact group leaves the edges
-                # free for the extras and reads as one site on the map.
-                order = np.argsort(np.hypot(xs + w / 2, ys + h / 2), kind="stable")
-                boxes, xs, ys = boxes[order][:cap], xs[order][:cap], ys[order][:cap]
-                if p_rot is None:
-                    p_rot = shapely.transform(plot_local, lambda xy, r=rot: xy @ r.T)
-                    shapely.prepare(p_rot)
-                # Fire-separation zones of grid neighbours touch but never overlap, so the
-                # union's area is the sum of the parts' areas inside the plot.
-                zones = shapely.box(xs - s / 2, ys - s / 2, xs + w + s / 2, ys + h + s / 2)
-                used = np.cumsum(shapely.area(shapely.intersection(zones, p_rot)))
-                k = np.arange(1, used.size + 1)
-                fits = (plot_area - used) >= k * extras - 1e-9
-                n = int(k[fits].max()) if fits.any() else 0
-                if n > best.n:
-                    best.n, best.angle, best.boxes = n, angle, boxes[:n]
-                if best.n >= cap:
-                    break
-            if best.n >= cap:
+        # Fill from each corner in turn (bottom-left first, by rows and by columns): the
+        # placement is greedy, so the corner it packs against matters on odd shapes.
+        for keys in ((xs, ys), (ys, xs), (-xs, -ys), (-ys, -xs)):
+            picked = _greedy_place(
+                xs[np.lexsort(keys)], ys[np.lexsort(keys)], w, h, s, cap
+            )
+            if picked.size <= best_n:
+                continue
+            order = np.lexsort(keys)[picked]
+            if p_rot is None:
+                p_rot = shapely.transform(plot_local, lambda xy, r=rot: xy @ r.T)
+            n = _units_with_room(xs[order], ys[order], settings, p_rot, plot_area)
+            if n > best_n:
+                best_n, best_angle = n, angle
+                best_xy = np.column_stack([xs[order][:n], ys[order][:n]])
+            if best_n >= cap:
                 break
-        if best.n >= cap:
+        if best_n >= cap:
             break
 
-    if best.n == 0:
+    if best_n == 0:
         return 0, empty
-    back = _rotation(best.angle)
-    units = shapely.transform(best.boxes, lambda xy: xy @ back.T + origin)
-    return best.n, shapely.MultiPolygon(list(units))
+    boxes = shapely.box(best_xy[:, 0], best_xy[:, 1], best_xy[:, 0] + w, best_xy[:, 1] + h)
+    back = _rotation(best_angle)
+    units = shapely.transform(boxes, lambda xy: xy @ back.T + origin)
+    return best_n, shapely.MultiPolygon(list(units))
 
 
 def _reasons_too_small(n: int, settings: CapacitySettings) -> tuple[str, str]:

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from sitefinder.errors import InputError, ScenarioError
 
@@ -231,6 +238,8 @@ class Scenario(_Strict):
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     criteria: dict[str, Criterion] = Field(default_factory=dict)
     exclusions: list[Exclusion] = Field(default_factory=list)
+    # The YAML file the scenario came from (for the run manifest); not part of the scenario.
+    _source_path: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -349,4 +358,6 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         raise InputError(
             "the scenario is not a UTF-8 text file", path=path, hint="Save it as UTF-8 text"
         ) from None
-    return _validate(data, path)
+    scenario = _validate(data, path)
+    scenario._source_path = path
+    return scenario

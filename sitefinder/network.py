@@ -55,6 +55,8 @@ class WalkNetwork:
         Label of the largest component.
     crs : CRS
         The local metric CRS.
+    osm_ids : ndarray of int, shape (n,)
+        OSM node id of each node; -1 for nodes added when splitting long segments.
     """
 
     xy: np.ndarray
@@ -62,6 +64,7 @@ class WalkNetwork:
     component: np.ndarray
     main_component: int
     crs: CRS
+    osm_ids: np.ndarray
 
     def __post_init__(self) -> None:
         self._tree = cKDTree(self.xy) if len(self.xy) else None
@@ -137,7 +140,8 @@ def build_walk_network(
     ways = walkable_ways(lines, settings)
     if not len(ways):
         empty = csr_matrix((0, 0))
-        return WalkNetwork(np.zeros((0, 2)), empty, np.zeros(0, dtype=np.int64), 0, crs)
+        none = np.zeros(0, dtype=np.int64)
+        return WalkNetwork(np.zeros((0, 2)), empty, none, 0, crs, none)
     projected = ways.geometry.to_crs(crs)
     coords, line_index = shapely.get_coordinates(projected.to_numpy(), return_index=True)
     osm_ids = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in ways["node_ids"]])
@@ -162,7 +166,11 @@ def build_walk_network(
     graph = coo_matrix((weights, (rows, cols)), shape=(n, n)).tocsr()
     _, component = connected_components(graph, directed=False)
     main = int(np.bincount(component).argmax())
-    return WalkNetwork(xy=xy, graph=graph, component=component, main_component=main, crs=crs)
+    osm_node_ids = np.concatenate([unique_ids, np.full(n - len(unique_ids), -1, dtype=np.int64)])
+    return WalkNetwork(
+        xy=xy, graph=graph, component=component, main_component=main, crs=crs,
+        osm_ids=osm_node_ids,
+    )
 
 
 def _split_long_segments(

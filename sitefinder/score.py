@@ -144,7 +144,7 @@ def score_metrics(
             )
     out["status"], out["status_reason_nb"], out["status_reason_en"] = status, reason_nb, reason_en
     scored = np.isin(status, [STATUS_OK, STATUS_EXCLUDED])
-    out["score"] = np.where(scored, np.round(score, 2), np.nan)
+    out["score"] = np.where(scored, score, np.nan)
     out["rank"] = rank_scores(out["score"], out["plot_id"], status == STATUS_OK)
     out["explanation_nb"] = explain(out, scenario, "nb", dropped)
     out["explanation_en"] = explain(out, scenario, "en", dropped)

@@ -515,7 +515,7 @@ def _build(c: _Candidates, lim: _Limits) -> _Model:
 
 
 def _constraints(
-    mdl: _Model, units: int | None, sites: int | None
+    mdl: _Model, units: int | tuple[float, float] | None, sites: int | None
 ) -> tuple[int, list[LinearConstraint], np.ndarray, np.ndarray]:
     """Linear rows over x = [y (m), u (m), o (p)]; returns (p, rows, penalised sites, ub)."""
     m = len(mdl.elig)
@@ -581,7 +581,9 @@ def _constraints(
             mdl.limits.max_near - e[kk] + bm,
         )
     if units is not None:
-        add(m + ar, np.ones(m), units, units)
+        # An int asks for exactly that total; a (low, high) pair is used by the diagnosis.
+        u_lo, u_hi = units if isinstance(units, tuple) else (units, units)
+        add(m + ar, np.ones(m), u_lo, u_hi)
     if sites is not None:
         add(ar, np.ones(m), sites, sites)
     if r:
@@ -596,7 +598,7 @@ def _constraints(
 
 def _solve(
     mdl: _Model,
-    units: int | None,
+    units: int | tuple[float, float] | None,
     sites: int | None,
     *,
     objective: str = "score",
@@ -718,41 +720,49 @@ def _reason_counts(code: np.ndarray) -> str:
 
 def _what(units: int | None, sites: int | None) -> str:
     if units is not None and sites is not None:
-        return f"{units} units on {sites} sites"
+        return f"{_plural(units, 'unit')} on {_plural(sites, 'site')}"
     if units is not None:
-        return f"{units} units"
-    return f"{sites} sites"
+        return _plural(units, "unit")
+    return _plural(sites or 0, "site")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _diagnose(
     c: _Candidates, lim: _Limits, settings: ClusteringSettings, units: int | None,
     sites: int | None, max_units: int,
 ) -> InfeasibleError:
-    """Explain an infeasible request: what is achievable and which limit binds."""
+    """Explain an infeasible request: what is achievable and which limit binds.
+
+    The returned error also carries ``achievable`` (dict: ``max_units``, ``max_sites``,
+    and ``nearest_units`` when an exact total is impossible) and ``binding`` (the names of
+    the settings that, relaxed alone, make the request feasible).
+    """
     mdl = _build(c, lim)
     want = _what(units, sites)
-    n_elig = len(mdl.elig)
-    if n_elig == 0:
-        return InfeasibleError(
-            f"Cannot deliver {want}: none of the {len(c.score)} candidate plots is eligible "
-            f"({_reason_counts(mdl.code)}). Add plots, or relax the limits named above."
-        )
     tl = min(settings.time_limit_s, 20.0)
 
-    def achievable(model: _Model) -> str:
-        parts = []
+    def best(model: _Model, objective: str, u=None, k=None) -> int | None:
+        if len(model.elig) == 0:
+            return 0 if objective.startswith("max") else None
+        r = _solve(model, u, k, objective=objective, time_limit=tl)
+        return None if r.x is None else int(round(abs(r.fun)))
+
+    def describe(model: _Model) -> tuple[str, dict[str, int | None]]:
+        info: dict[str, int | None] = {"max_sites": best(model, "max_sites")}
         if units is not None:
-            r = _solve(model, None, sites, objective="max_units", time_limit=tl)
-            if r.x is None:
-                return f"not even {sites} sites fit"
-            hi_u = int(round(-r.fun))
-            r2 = _solve(model, None, sites, objective="min_units", time_limit=tl)
-            lo_u = int(round(r2.fun)) if r2.x is not None else hi_u
-            parts.append(f"between {lo_u} and {hi_u} units")
-        else:
-            r = _solve(model, None, None, objective="max_sites", time_limit=tl)
-            parts.append(f"at most {int(round(-r.fun)) if r.x is not None else 0} sites")
-        return " and ".join(parts)
+            info["max_units"] = best(model, "max_units", None, sites)
+            if sites is not None:
+                info["min_units"] = best(model, "min_units", None, sites)
+                if info["max_units"] is None:
+                    return f"no set of {_plural(sites, 'site')}", info
+                return (f"{info['min_units']}–{info['max_units']} units on "
+                        f"{_plural(sites, 'site')}"), info
+            return (f"at most {_plural(info['max_units'] or 0, 'unit')} on at most "
+                    f"{_plural(info['max_sites'] or 0, 'site')}"), info
+        return f"at most {_plural(info['max_sites'] or 0, 'site')}", info
 
     def feasible(model: _Model) -> bool:
         if len(model.elig) == 0:
@@ -760,53 +770,72 @@ def _diagnose(
         return _solve(model, units, sites, objective="max_sites", time_limit=tl).x is not None
 
     lines = [f"Cannot deliver {want} under the clustering limits."]
-    base = achievable(mdl)
-    lines.append(f"With {n_elig} eligible plots the limits allow {base}" + (
-        f" with {sites} sites" if units is not None and sites is not None else "") + ".")
+    if len(mdl.elig) == 0:
+        lines.append(f"None of the {len(c.score)} candidate plots is eligible.")
+        info: dict[str, int | None] = {"max_units": 0, "max_sites": 0}
+    else:
+        text, info = describe(mdl)
+        lines.append(f"With {len(mdl.elig)} eligible plots the limits allow {text}.")
     if units is not None and units < lim.min_units:
         lines.append(
-            f"The smallest site has min_units_per_site = {lim.min_units} units; request at "
+            f"A site has at least min_units_per_site = {lim.min_units} units; request at "
             "least that many or lower min_units_per_site."
+        )
+    elif (
+        units is not None and sites is None and info.get("max_units")
+        and units < info["max_units"]
+    ):
+        # The total is in range but no combination of site sizes adds up to it exactly.
+        below = best(mdl, "max_units", (0, units))
+        above = best(mdl, "min_units", (units, np.inf))
+        info["nearest_units"] = [v for v in (below, above) if v]
+        lines.append(
+            f"No combination of sites adds up to exactly {units}; the nearest totals "
+            f"possible are {' and '.join(map(str, info['nearest_units']))}."
         )
     if units is not None and sites is not None and units > sites * max_units:
         lines.append(
-            f"{sites} sites hold at most {sites * max_units} units at "
+            f"{_plural(sites, 'site')} can hold at most {sites * max_units} units at "
             f"max_units_per_site = {max_units}."
         )
     relaxations = [
-        (f"min_spacing_m = {lim.min_spacing:g} m",
+        ("min_spacing_m", f"min_spacing_m = {lim.min_spacing:g} m",
          dataclasses.replace(lim, min_spacing=0.0)),
-        (f"max_sites_per_district = {lim.max_per_district}",
+        ("max_sites_per_district", f"max_sites_per_district = {lim.max_per_district}",
          dataclasses.replace(lim, max_per_district=None)),
-        (f"max_units_near = {lim.max_near:g} within "
-         f"{lim.radius:g} m", dataclasses.replace(lim, max_near=math.inf)),
-        (f"existing_spacing_m = {lim.existing_spacing:g} m",
+        ("max_units_near", f"max_units_near = {lim.max_near:g} within {lim.radius:g} m",
+         dataclasses.replace(lim, max_near=math.inf)),
+        ("existing_spacing_m", f"existing_spacing_m = {lim.existing_spacing:g} m",
          dataclasses.replace(lim, existing_spacing=0.0)),
-        (f"min_units_per_site = {lim.min_units}",
+        ("min_units_per_site", f"min_units_per_site = {lim.min_units}",
          dataclasses.replace(lim, min_units=1)),
     ]
-    binding = []
-    for label, relaxed in relaxations:
+    binding, notes = [], []
+    for name, label, relaxed in relaxations:
         if relaxed == lim:
             continue  # that limit is already off
         rm = _build(c, relaxed)
         if feasible(rm):
-            binding.append(f"{label} (without it: {achievable(rm)})")
-    if binding:
+            binding.append(name)
+            notes.append(f"{label} (without it: {describe(rm)[0]})")
+    if notes:
         lines.append(
             "Relaxing any one of these alone makes the request feasible: "
-            + "; ".join(binding) + "."
+            + "; ".join(notes) + "."
         )
     else:
         lines.append(
-            "No single limit is to blame; relax several limits, add candidate plots, or "
-            f"ask for less (capacity is capped at max_units_per_site = {max_units}; "
-            f"the hard ceiling is {HARD_MAX_UNITS_PER_SITE})."
+            "No single limit is to blame: relax several limits, add candidate plots or ask "
+            f"for less (capacity is capped at max_units_per_site = {max_units}; the hard "
+            f"ceiling is {HARD_MAX_UNITS_PER_SITE})."
         )
     excluded = _reason_counts(mdl.code)
     if excluded:
         lines.append(f"Not eligible: {excluded}.")
-    return InfeasibleError(" ".join(lines))
+    err = InfeasibleError(" ".join(lines))
+    err.achievable = info
+    err.binding = binding
+    return err
 
 
 # ------------------------------------------------------------------ reasons
@@ -1217,7 +1246,8 @@ def write_selection(result: SelectionResult, out_dir: str | Path) -> dict[str, P
     sites_gdf = gpd.GeoDataFrame(
         attrs, geometry=gpd.GeoSeries(ch["plot_geometry"].to_numpy(), crs=ch.crs), crs=ch.crs
     )
-    sites_gdf.to_file(gpkg_path, layer="sites", driver="GPKG")
+    # Plots mix Polygon and MultiPolygon; one declared type keeps GIS tools happy.
+    sites_gdf.to_file(gpkg_path, layer="sites", driver="GPKG", promote_to_multi=True)
     parts, owner = shapely.get_parts(ch.geometry.to_numpy(), return_index=True)
     unit_no = pd.Series(owner).groupby(owner).cumcount().to_numpy() + 1
     layout_gdf = gpd.GeoDataFrame(

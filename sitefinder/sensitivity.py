@@ -738,7 +738,7 @@ def plot_rank_changes(comparison: pd.DataFrame, top_n: int = 15, *, lang: str = 
             color = "0.5"
         else:
             color = "#2a9d4b" if last < first else "#c0392b"
-        ax.plot(x, r, "-o", color=color, linewidth=1.5, markersize=4)
+        ax.plot(x, r, "-o", color=color, linewidth=1.5, markersize=4, gid=str(plot_id))
         ok = np.flatnonzero(~np.isnan(r))
         if len(ok):
             ax.annotate(

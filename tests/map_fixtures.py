@@ -6,9 +6,9 @@ with every column of the contract, a spread of statuses and plausible metric val
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
-import geopandas as gpd
 from shapely.geometry import Point, Polygon, box
 
 CRS = "EPSG:25832"
@@ -28,7 +28,7 @@ def _linear(x: np.ndarray, ideal: float, bad: float) -> np.ndarray:
 
 
 def ranked_fixture(n: int = 40, seed: int = 1, spread_m: float = 3000.0,
-                   special: bool = True) -> gpd.GeoDataFrame:
+                   special: bool = True, excluded_share: float = 0.0) -> gpd.GeoDataFrame:
     """A contract-shaped ranked table of ``n`` plots.
 
     With ``special``, the last rows are: an XSS-named plot, an invalid (bow-tie) geometry,
@@ -91,6 +91,10 @@ def ranked_fixture(n: int = 40, seed: int = 1, spread_m: float = 3000.0,
         df.loc[n - 2, ["status", "status_reason_nb", "status_reason_en"]] = [
             "excluded", "Ligger i et industriområde", "Inside an industrial area"]
         df.loc[n - 2, ["inside_industrial", "industrial_dist_m"]] = [True, 0.0]
+    if excluded_share > 0:
+        pick = (rng.random(n) < excluded_share) & (df["status"] == "ok")
+        df.loc[pick, ["status", "status_reason_nb", "status_reason_en"]] = [
+            "excluded", "For nær industriområde", "Too close to an industrial area"]
     wsum = sum(WEIGHTS.values())
     score = 100 * sum(WEIGHTS[c] * df[f"value_{c}"] for c in WEIGHTS) / wsum
     scored = df["status"].isin(["ok", "excluded"])
@@ -133,7 +137,8 @@ def districts_fixture() -> gpd.GeoDataFrame:
     x0, y0 = CENTRE
     return gpd.GeoDataFrame(
         {"name": ["Bydel Vest", "Bydel Øst"]},
-        geometry=[box(x0 - 4000, y0 - 4000, x0, y0 + 4000), box(x0, y0 - 4000, x0 + 4000, y0 + 4000)],
+        geometry=[box(x0 - 4000, y0 - 4000, x0, y0 + 4000),
+                  box(x0, y0 - 4000, x0 + 4000, y0 + 4000)],
         crs=CRS)
 
 
@@ -146,7 +151,8 @@ def isochrones_fixture(ranked: gpd.GeoDataFrame, top: int = 3) -> gpd.GeoDataFra
             radius = minutes * 75.0
             ang = np.linspace(0, 2 * np.pi, 17)[:-1]
             rad = np.where(np.arange(16) % 2 == 0, radius, radius * 0.6)
-            ring = [(c.x + q * np.cos(a), c.y + q * np.sin(a)) for a, q in zip(ang, rad, strict=True)]
+            ring = [(c.x + q * np.cos(a), c.y + q * np.sin(a))
+                    for a, q in zip(ang, rad, strict=True)]
             rows.append({"plot_id": r["plot_id"], "minutes": minutes, "geometry": Polygon(ring)})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=ranked.crs)
 

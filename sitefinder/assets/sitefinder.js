@@ -26,6 +26,7 @@
     (cfg.attribution || []).forEach(function (a) {
       map.attributionControl.addAttribution(a);
     });
+    L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
     addHatchPattern();
     addLegend();
     addSearch();
@@ -139,7 +140,7 @@
       opts.onEachFeature = function (f, layer) {
         layer.bindPopup(function () {
           return SF.plotPopup(f.properties);
-        }, { maxWidth: 460, minWidth: 280 });
+        }, { maxWidth: 460, minWidth: 280, maxHeight: 440 });
         var rk = f.properties.rk;
         if (rk && rk <= o.labelTop) {
           layer.bindTooltip(String(rk), { permanent: true, direction: "center", className: "sf-rank" });
@@ -232,9 +233,9 @@
     var group = SF.layers[hit.key];
     if (!SF.map.hasLayer(group)) SF.map.addLayer(group);
     if (hit.l.getBounds) {
-      SF.map.fitBounds(hit.l.getBounds(), { maxZoom: 17 });
+      SF.map.fitBounds(hit.l.getBounds(), { maxZoom: 17, animate: false });
     } else {
-      SF.map.setView(hit.l.getLatLng(), 17);
+      SF.map.setView(hit.l.getLatLng(), 17, { animate: false });
     }
     hit.l.openPopup();
     return hit.f.properties.i;

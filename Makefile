@@ -1,0 +1,34 @@
+# sitefinder — two commands do all the set-up on a fresh clone:
+#   make demo   create .venv, install, rank the bundled Oslo demo plots into output/
+#   make test   create .venv, install with test extras, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench lint clean install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sitefinder run
+
+test: $(STAMP)
+	SITEFINDER_QUIET=1 $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check sitefinder tests benchmarks scripts
+
+clean:
+	rm -rf output/*.csv output/*.gpkg output/*.html output/*.pdf output/*.json .cache

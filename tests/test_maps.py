@@ -1,0 +1,160 @@
+"""The web map as a file: contents, escaping, offline self-containment and privacy."""
+
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import pytest
+from map_fixtures import (
+    districts_fixture,
+    isochrones_fixture,
+    layers_fixture,
+    ranked_fixture,
+    selection_fixture,
+)
+from pypdf import PdfReader
+
+from sitefinder.errors import InputError
+from sitefinder.maps import (
+    KARTVERKET_TOPO_TILES,
+    criteria_from_ranked,
+    format_raw,
+    metric_label,
+    score_class,
+    write_map,
+)
+from sitefinder.report import write_report
+
+
+@pytest.fixture(scope="module")
+def ranked():
+    return ranked_fixture(40)
+
+
+@pytest.fixture(scope="module")
+def layers():
+    return layers_fixture()
+
+
+def test_online_map_uses_cdn_and_both_basemaps(ranked, tmp_path):
+    html = write_map(ranked, tmp_path / "map.html").read_text(encoding="utf-8")
+    assert "cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js" in html
+    assert "tile.openstreetmap.org" in html
+    assert "cache.kartverket.no" in html and KARTVERKET_TOPO_TILES.split("?")[0] in html
+    # Folium's unused defaults are not loaded.
+    assert "jquery" not in html.lower() and "bootstrap" not in html.lower()
+    assert "OpenStreetMap contributors" in html and "Kartverket" in html
+
+
+def test_offline_map_embeds_everything(ranked, layers, tmp_path):
+    html = write_map(ranked, tmp_path / "map.html", layers=layers, offline=True,
+                     basemap={"buildings": layers["industrial"]}).read_text(encoding="utf-8")
+    assert re.findall(r'<(?:script|img)[^>]+src="(?!data:)', html) == []
+    assert re.findall(r'<link[^>]+href=', html) == []
+    assert "tile.openstreetmap.org" not in html and "cache.kartverket.no" not in html
+    assert "sourceMappingURL" not in html
+    # Icons referenced by the vendored CSS are embedded.
+    assert re.findall(r"url\((?!data:|#)", html) == []
+
+
+def test_every_criterion_in_popup_data(ranked, tmp_path):
+    html = write_map(ranked, tmp_path / "map.html").read_text(encoding="utf-8")
+    crits = criteria_from_ranked(ranked)
+    assert [c.name for c in crits] == [c[6:] for c in ranked.columns if c.startswith("value_")]
+    assert all(c.weight is not None for c in crits)
+    assert {c.name: c.raw_columns for c in crits}["transit"] == ("dist_transit_m",
+                                                                 "time_transit_min")
+    assert {c.name: c.raw_columns for c in crits}["screening"] == ("dwelling_dist_m",)
+    for c in crits:
+        assert f'"name":"{c.name}"' in html
+
+
+def test_names_are_never_markup(ranked, layers, tmp_path):
+    layers = dict(layers)
+    layers["<b>odd</b>"] = layers.pop("grocery")
+    html = write_map(ranked, tmp_path / "map.html", layers=layers,
+                     title="<script>x</script>").read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    assert "<img src=x" not in html
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in html
+    assert "<b>odd</b>" not in html and "Industri <b>" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+def test_formatting():
+    assert format_raw("dist_transit_m", 1234.4) == "1\u202f234 m"
+    assert format_raw("time_transit_min", 4.66, "en") == "4.7 min"
+    assert format_raw("dist_transit_m", float("nan")) == "ikke nåbar"
+    assert format_raw("inside_industrial", True, "en") == "yes"
+    assert metric_label("count_grocery_10min") == "Antall dagligvarebutikk innen 10 min"
+    assert score_class(100) == 4 and score_class(0) == 0 and score_class(None) == -1
+
+
+def test_bad_input_is_reported(ranked, tmp_path):
+    with pytest.raises(InputError, match="coordinate reference system"):
+        write_map(gpd.GeoDataFrame(ranked.drop(columns="geometry"),
+                                   geometry=list(ranked.geometry)), tmp_path / "m.html")
+    with pytest.raises(InputError, match="language"):
+        write_map(ranked, tmp_path / "m.html", language="de")
+
+
+def _coordinate_strings(gdf: gpd.GeoDataFrame) -> list[str]:
+    """Every way a coordinate of these features could be written out."""
+    out = []
+    for frame in (gdf, gdf.to_crs(4326)):
+        for pt in frame.geometry:
+            for v in (pt.x, pt.y):
+                for d in range(3, 7):
+                    out.append(f"{v:.{d}f}")
+                    out.append(f"{v:.{d}f}".replace(".", ","))
+                out.append(f"{v:.0f}")
+    return [s for s in out if len(s.replace(",", "").replace(".", "")) >= 6]
+
+
+def test_public_outputs_never_contain_sensitive_features(ranked, layers, tmp_path):
+    existing = layers["existing_sites"]
+    ranked = ranked.copy()
+    ranked["existing_sites_dist_m"] = 432.1
+    out = tmp_path / "public"
+    files = [
+        write_map(ranked, out / "map.html", layers=layers, districts=districts_fixture(),
+                  public=True),
+        write_map(ranked, out / "map_offline.html", layers=layers,
+                  districts=districts_fixture(), public=True, offline=True),
+        *write_report(ranked, out, layers=layers, public=True,
+                      isochrones=isochrones_fixture(ranked), selection=selection_fixture(ranked)),
+    ]
+    needles = _coordinate_strings(existing) + list(existing["name"]) + ["existing sites"]
+    for f in out.iterdir():
+        assert f in files
+        text = f.read_bytes().decode("utf-8", errors="replace")
+        if f.suffix == ".pdf":
+            text += "\n".join(p.extract_text() for p in PdfReader(f).pages)
+        leaks = [n for n in needles if n in text]
+        assert leaks == [], f"{f.name} leaks {leaks}"
+        assert "432" not in text.replace("432,1", "").replace("4321", "") or f.suffix == ".pdf"
+    html = (out / "map.html").read_text(encoding="utf-8")
+    # An aggregate per district, with small counts suppressed.
+    assert "færre enn 3" in html
+
+
+def test_internal_outputs_do_show_sensitive_layers(ranked, layers, tmp_path):
+    html = write_map(ranked, tmp_path / "m.html", layers=layers).read_text(encoding="utf-8")
+    assert "Eksisterende småhus A" in html
+
+
+def test_map_with_all_layers_and_english(ranked, layers, tmp_path):
+    html = write_map(ranked, tmp_path / "m.html", layers=layers, language="en",
+                     isochrones=isochrones_fixture(ranked), selection=selection_fixture(ranked),
+                     districts=districts_fixture()).read_text(encoding="utf-8")
+    for label in ("Candidate plots (ranked)", "Excluded plots with reason",
+                  "Walking distance from top plots", "Selected sites and units", "Districts",
+                  "Screening zone 25 m"):
+        assert label in html
+
+
+def test_5000_plots_stay_small(tmp_path):
+    big = ranked_fixture(5000, spread_m=6000.0)
+    size = write_map(big, tmp_path / "m.html").stat().st_size
+    assert size < 6_000_000

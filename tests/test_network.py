@@ -1,0 +1,172 @@
+"""The walking network on the real Oslo extract, checked against networkx."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from pyproj import CRS
+
+from sitefinder.layers import extract_layer
+from sitefinder.network import (
+    access_points,
+    build_walk_network,
+    distance_field,
+    plot_access,
+    walkable_ways,
+)
+
+CRS_LOCAL = CRS.from_epsg(25832)
+X0, Y0 = 597_000.0, 6_643_000.0  # central Oslo in EPSG:25832, for synthetic test streets
+
+
+def _local(geom):
+    return shapely.transform(geom, lambda xy: xy + [X0, Y0])
+
+
+@pytest.fixture(scope="module")
+def net(osm_data, scenario):
+    return build_walk_network(osm_data.lines, CRS_LOCAL, scenario.network)
+
+
+def test_network_leaves_out_motorways_and_trunk_roads(osm_data, scenario):
+    ways = walkable_ways(osm_data.lines, scenario.network)
+    fast = ways["highway"].isin(["motorway", "trunk", "motorway_link", "trunk_link"])
+    # Only where OSM explicitly allows walking (foot=yes) may a trunk road be walked.
+    assert (ways.loc[fast, "foot"] == "yes").all()
+    assert (osm_data.lines["highway"] == "trunk").sum() > 100  # there are many to leave out
+    assert ways["highway"].isin(["footway", "steps", "pedestrian", "residential"]).any()
+
+
+def test_network_is_mostly_one_component(net):
+    sizes = np.bincount(net.component)
+    assert sizes[net.main_component] > 0.9 * net.n_nodes
+
+
+def _nx_graph_from_osm(osm_data, scenario):
+    """Independent graph: OSM way node sequences, projected, no segment splitting."""
+    ways = walkable_ways(osm_data.lines, scenario.network).to_crs(CRS_LOCAL)
+    graph = nx.Graph()
+    for ids, line in zip(ways["node_ids"], ways.geometry, strict=True):
+        coords = np.asarray(line.coords)
+        for a, b, p, q in zip(ids[:-1], ids[1:], coords[:-1], coords[1:], strict=True):
+            if a == b:
+                continue
+            w = float(np.hypot(*(p - q)))
+            if not graph.has_edge(a, b) or graph[a][b]["weight"] > w:
+                graph.add_edge(a, b, weight=w)
+    return graph
+
+
+def test_node_to_node_distances_match_networkx(osm_data, scenario, net):
+    from scipy.sparse.csgraph import dijkstra
+
+    graph = _nx_graph_from_osm(osm_data, scenario)
+    rng = np.random.default_rng(7)
+    main_osm = np.flatnonzero((net.component == net.main_component) & (net.osm_ids >= 0))
+    sources = rng.choice(main_osm, 5, replace=False)
+    targets = rng.choice(main_osm, 40, replace=False)
+    ours = dijkstra(net.graph, directed=False, indices=sources)[:, targets]
+    for i, s in enumerate(sources):
+        lengths = nx.single_source_dijkstra_path_length(graph, int(net.osm_ids[s]))
+        expected = [lengths[int(net.osm_ids[t])] for t in targets]
+        np.testing.assert_allclose(ours[i], expected, rtol=1e-9, atol=1e-3)
+
+
+def test_plot_distances_match_networkx_and_exceed_straight_line(demo_study):
+    """Sample of real plots: our distance to the nearest grocery equals an independent
+    networkx computation with the same joining rule, and is never below the straight line."""
+    study = demo_study
+    net, settings = study.network, study.scenario.network
+    shops = study.layers["grocery"]
+    plots = study.plots[study.plots["status"] == "ok"].sample(12, random_state=3)
+
+    graph = nx.Graph()
+    coo = net.graph.tocoo()
+    graph.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist()))
+    # Brute-force joining (no KD-tree): each access point to its k nearest nodes in reach.
+    def joins(xy):
+        d = np.hypot(xy[:, None, 0] - net.xy[None, :, 0], xy[:, None, 1] - net.xy[None, :, 1])
+        k = settings.snap_candidates
+        idx = np.argsort(d, axis=1)[:, :k]
+        legs = np.take_along_axis(d, idx, axis=1)
+        return [(int(n), float(l)) for row_n, row_l in zip(idx, legs, strict=True)
+                for n, l in zip(row_n, row_l, strict=True) if l <= settings.max_snap_m]
+
+    shop_xy, _ = access_points(shops.geometry, 25.0)
+    source = "shops"
+    for node, leg in joins(shop_xy):
+        if graph.has_edge(source, node):
+            leg = min(leg, graph[source][node]["weight"])
+        graph.add_edge(source, node, weight=max(leg, 1e-3))
+    graph = graph.to_directed()
+    graph.remove_edges_from([(n, source) for n in list(graph.predecessors(source))])
+    lengths = nx.single_source_dijkstra_path_length(graph, source)
+
+    field = distance_field(net, shop_xy, settings)
+    access = plot_access(net, plots.geometry, settings)
+    ours = access.read(field)
+    shop_union = shapely.union_all(shops.geometry.to_numpy())
+    for i, geom in enumerate(plots.geometry):
+        xy, _ = access_points(plots.geometry.iloc[[i]], settings.boundary_step_m)
+        expected = min(leg + lengths.get(node, np.inf) for node, leg in joins(xy))
+        assert ours[i] == pytest.approx(expected, rel=1e-9, abs=1e-3)
+        assert ours[i] >= geom.distance(shop_union) - 1e-6
+
+
+def test_disconnected_piece_is_unreachable_not_short(scenario):
+    """A shop on a footway island must not give a false short distance."""
+    import geopandas as gpd
+
+    main = _local(shapely.LineString([(0, 0), (1000, 0)]))
+    island = _local(shapely.LineString([(0, 100), (50, 100)]))  # 100 m away, not connected
+    lines = gpd.GeoDataFrame(
+        {
+            "highway": ["footway", "footway"],
+            "foot": [None, None],
+            "access": [None, None],
+            "node_ids": [(1, 2), (3, 4)],
+        },
+        geometry=gpd.GeoSeries([main, island], crs=CRS_LOCAL).to_crs(4326),
+        crs=4326,
+    )
+    net = build_walk_network(lines, CRS_LOCAL, scenario.network)
+    shop_on_island = np.array([[X0 + 25.0, Y0 + 101.0]])
+    field = distance_field(net, shop_on_island, scenario.network)
+    plot_on_main = gpd.GeoSeries([_local(shapely.box(500, -30, 520, -5))], crs=CRS_LOCAL)
+    access = plot_access(net, plot_on_main, scenario.network)
+    assert np.isinf(access.read(field)[0])
+    # ...while a plot on the island itself reaches it.
+    plot_on_island = gpd.GeoSeries([_local(shapely.box(10, 105, 30, 120))], crs=CRS_LOCAL)
+    access = plot_access(net, plot_on_island, scenario.network)
+    # Legs of 5-9 m each plus at most one 17 m piece of the island path.
+    assert 5.0 <= access.read(field)[0] <= 35.0
+
+
+def test_snapping_uses_plot_boundary_not_centroid(scenario):
+    import geopandas as gpd
+
+    street = _local(shapely.LineString([(0, 0), (400, 0)]))
+    lines = gpd.GeoDataFrame(
+        {"highway": ["residential"], "foot": [None], "access": [None], "node_ids": [(1, 2)]},
+        geometry=gpd.GeoSeries([street], crs=CRS_LOCAL).to_crs(4326),
+        crs=4326,
+    )
+    net = build_walk_network(lines, CRS_LOCAL, scenario.network)
+    # A 200 m deep plot whose near edge is 5 m from the street: the leg is ~5 m, not ~105 m.
+    plot = gpd.GeoSeries([_local(shapely.box(100, 5, 160, 205))], crs=CRS_LOCAL)
+    access = plot_access(net, plot, scenario.network)
+    assert access.nearest_leg()[0] == pytest.approx(5.0, abs=0.5)
+    # Distance along the street to a shop at x=300 from the plot's nearest corner (160, 5).
+    field = distance_field(net, np.array([[X0 + 300.0, Y0]]), scenario.network)
+    assert access.read(field)[0] == pytest.approx(140 + 5, abs=12)
+
+
+def test_layer_extraction_on_real_data(osm_data, scenario):
+    shops = extract_layer(osm_data, scenario.layers["grocery"], "grocery", CRS_LOCAL)
+    assert len(shops) > 100  # SOURCE.txt: 142 supermarkets + 40 convenience
+    assert set(shops["kind"]).issubset(
+        {"shop=supermarket", "shop=convenience", "shop=grocery", "shop=greengrocer"}
+    )
+    assert shops.crs == CRS_LOCAL

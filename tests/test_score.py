@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from sitefinder.config import default_scenario
+from sitefinder.score import linear_value, rank_scores, score_metrics, window_value
+
+
+def test_linear_value_less_is_better():
+    v = linear_value(np.array([0, 300, 650, 1000, 5000]), ideal=300, unacceptable=1000)
+    np.testing.assert_allclose(v, [1, 1, 0.5, 0, 0])
+
+
+def test_linear_value_more_is_better():
+    v = linear_value(np.array([0, 100, 150, 200, 900]), ideal=200, unacceptable=100)
+    np.testing.assert_allclose(v, [0, 0, 0.5, 1, 1])
+
+
+def test_missing_metric_counts_as_unacceptable():
+    assert linear_value(np.array([np.nan]), ideal=300, unacceptable=1000)[0] == 0
+
+
+def test_window_value_penalises_both_too_close_and_too_far():
+    x = np.array([0, 10, 17.5, 25, 100, 150, 325, 500, 800])
+    v = window_value(x, 10, 25, 150, 500)
+    np.testing.assert_allclose(v, [0, 0, 0.5, 1, 1, 1, 0.5, 0, 0])
+
+
+def test_rank_breaks_ties_by_plot_id_and_skips_ineligible():
+    score = pd.Series([50.0, 80.0, 80.0, 99.0])
+    ids = pd.Series(["d", "c", "b", "a"])
+    eligible = np.array([True, True, True, False])
+    rank = rank_scores(score, ids, eligible)
+    assert rank.tolist() == [3, 2, 1, pd.NA]
+
+
+def _metrics(**columns):
+    n = len(next(iter(columns.values())))
+    base = {
+        "plot_id": [f"p{i}" for i in range(n)],
+        "status": ["ok"] * n,
+        "status_reason_nb": [""] * n,
+        "status_reason_en": [""] * n,
+        "network_reach": ["main"] * n,
+    }
+    scenario = default_scenario()
+    for c in scenario.criteria.values():
+        base[c.metric] = [0.0] * n
+    base["inside_industrial"] = [False] * n
+    base.update(columns)
+    return pd.DataFrame(base)
+
+
+def test_score_is_weighted_mean_of_values():
+    scenario = default_scenario()
+    metrics = _metrics(
+        dist_transit_m=[300.0, 1000.0],
+        dwelling_dist_m=[50.0, 50.0],
+        residential_dist_m=[0.0, 0.0],
+        industrial_dist_m=[500.0, 500.0],
+    )
+    out = score_metrics(metrics, scenario)
+    weights = {n: c.weight for n, c in scenario.criteria.items()}
+    total = sum(weights.values())
+    # Plot 1 loses exactly the transit weight.
+    assert out.loc[0, "score"] == pytest.approx(100.0)
+    assert out.loc[1, "score"] == pytest.approx(100 * (total - weights["transit"]) / total)
+    assert out["rank"].tolist() == [1, 2]
+    assert "4 min å gå til holdeplass" in out.loc[0, "explanation_nb"]
+    assert "13 min walk to public-transport stop" in out.loc[1, "explanation_en"]
+
+
+def test_inside_industrial_is_excluded_with_reason():
+    metrics = _metrics(inside_industrial=[True, False], industrial_dist_m=[0.0, 400.0])
+    out = score_metrics(metrics, default_scenario())
+    assert out.loc[0, "status"] == "excluded"
+    assert pd.isna(out.loc[0, "rank"])
+    assert "industriområde" in out.loc[0, "status_reason_nb"]
+    assert out.loc[0, "explanation_en"].startswith("Lies inside an industrial area")
+    assert out.loc[1, "rank"] == 1
+
+
+def test_empty_category_is_left_out_of_the_score():
+    metrics = _metrics(
+        dist_pharmacy_m=[np.nan, np.nan],
+        dwelling_dist_m=[50.0, 50.0],
+        industrial_dist_m=[500.0, 500.0],
+    )
+    out = score_metrics(metrics, default_scenario(), empty_layers={"pharmacy"})
+    assert out["score"].tolist() == [100.0, 100.0]
+    assert "apotek: ingen i kartdataene, ikke vektlagt" in out.loc[0, "explanation_nb"]
+
+
+def test_unreachable_plot_is_explained():
+    metrics = _metrics(dist_grocery_m=[np.nan], network_reach=["island"])
+    out = score_metrics(metrics, default_scenario())
+    assert "dagligvarebutikk: ikke nåbar" in out.loc[0, "explanation_nb"]
+    assert out.loc[0, "value_grocery"] == 0
