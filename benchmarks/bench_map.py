@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from map_fixtures import ranked_fixture  # noqa: E402
+from tests.map_fixtures import ranked_fixture  # noqa: E402
 
 from sitefinder.maps import write_map  # noqa: E402
 
@@ -35,7 +35,7 @@ def main() -> None:
 
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from test_browser import CHROMEDRIVER, chromium_options
+    from tests.test_browser import CHROMEDRIVER, chromium_options
 
     out = Path(tempfile.mkdtemp(prefix="sitefinder-bench-"))
     ranked = ranked_fixture(args.plots, spread_m=6000.0, excluded_share=0.1)

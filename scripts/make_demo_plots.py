@@ -101,11 +101,22 @@ TUNNEL_VALUES = {"yes", "building_passage", "culvert", "covered"}
 # Areas that are not available: (key, values). Buildings and water are handled separately.
 BLOCKING_AREAS: dict[str, set[str]] = {
     "leisure": {
-        "pitch", "playground", "track", "stadium", "swimming_pool", "dog_park",
-        "schoolyard", "sports_centre", "ice_rink", "miniature_golf", "bandstand",
+        "pitch",
+        "playground",
+        "track",
+        "stadium",
+        "swimming_pool",
+        "dog_park",
+        "schoolyard",
+        "sports_centre",
+        "ice_rink",
+        "miniature_golf",
+        "bandstand",
         # Parks and gardens are kept as they are: a plot in Slottsparken is not plausible,
         # and residents want parks nearby (DOMAIN.md criterion 4), not built over.
-        "park", "garden", "nature_reserve",
+        "park",
+        "garden",
+        "nature_reserve",
     },
     "landuse": {"cemetery", "military", "allotments", "religious"},
     "amenity": {"grave_yard", "school", "kindergarten", "prison", "fountain", "university"},
@@ -119,8 +130,18 @@ WATER_SETBACK_M = 5.0
 # closed urban blocks, which are private and have no access.
 MAX_ACCESS_M = 20.0
 DRIVABLE = {
-    "trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link",
-    "tertiary", "tertiary_link", "unclassified", "residential", "living_street", "service",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "unclassified",
+    "residential",
+    "living_street",
+    "service",
 }
 # Lawns boxed in by buildings (courtyards, strips between slab blocks) are private open
 # space of the flats around them; a plot whose 15 m surroundings are more than this share
@@ -219,13 +240,15 @@ def open_piece(geom: shapely.Geometry) -> list[shapely.Polygon]:
     opened = core.buffer(half, join_style="mitre").intersection(geom)
     opened = shapely.make_valid(opened.simplify(0.2))
     return [
-        p for p in getattr(opened, "geoms", [opened])
+        p
+        for p in getattr(opened, "geoms", [opened])
         if isinstance(p, shapely.Polygon) and not p.buffer(-half * 0.99).is_empty
     ]
 
 
-def candidate_pieces(cand: gpd.GeoDataFrame, obstacles: shapely.Geometry,
-                     inner: shapely.Polygon) -> gpd.GeoDataFrame:
+def candidate_pieces(
+    cand: gpd.GeoDataFrame, obstacles: shapely.Geometry, inner: shapely.Polygon
+) -> gpd.GeoDataFrame:
     """Free land per candidate area, split and cleaned into plot-sized pieces."""
     rows = []
     for row in cand.itertuples(index=False):
@@ -236,8 +259,14 @@ def candidate_pieces(cand: gpd.GeoDataFrame, obstacles: shapely.Geometry,
             chunks = grid_split(part, SPLIT_GRID_M) if part.area > MAX_AREA_M2 else [part]
             for chunk in chunks:
                 for piece in open_piece(chunk):
-                    rows.append({"source": row.source, "osm_id": row.osm_id,
-                                 "weight": row.weight, "geometry": piece})
+                    rows.append(
+                        {
+                            "source": row.source,
+                            "osm_id": row.osm_id,
+                            "weight": row.weight,
+                            "geometry": piece,
+                        }
+                    )
     pieces = gpd.GeoDataFrame(rows, geometry="geometry", crs=CRS)
     pieces["area_m2"] = pieces.area
     pieces = pieces[pieces.area_m2 >= SMALL_AREA_M2[0]]
@@ -247,16 +276,18 @@ def candidate_pieces(cand: gpd.GeoDataFrame, obstacles: shapely.Geometry,
     return pieces.sort_values(["px", "py", "area_m2"]).reset_index(drop=True)
 
 
-def spread_sample(pieces: gpd.GeoDataFrame, n: int,
-                  rng: np.random.Generator) -> list[int]:
+def spread_sample(pieces: gpd.GeoDataFrame, n: int, rng: np.random.Generator) -> list[int]:
     """Pick ``n`` non-overlapping pieces, round-robin over STRATUM_M cells, weighted.
 
     Within a cell the order is a weighted random permutation (key ``-log(u) / w``), so
     brownfield and car parks come before grass more often than not, but not always.
     """
     key = -np.log(rng.random(len(pieces))) / pieces["weight"].to_numpy()
-    cell = (pieces.px // STRATUM_M).astype(int).astype(str) + "_" + (
-        pieces.py // STRATUM_M).astype(int).astype(str)
+    cell = (
+        (pieces.px // STRATUM_M).astype(int).astype(str)
+        + "_"
+        + (pieces.py // STRATUM_M).astype(int).astype(str)
+    )
     queues = {
         c: list(grp.index[np.argsort(key[grp.index], kind="stable")])
         for c, grp in pieces.groupby(cell, sort=True)
@@ -272,7 +303,9 @@ def spread_sample(pieces: gpd.GeoDataFrame, n: int,
                 i = queues[c].pop(0)
                 geom = pieces.geometry.iloc[i]
                 area_id = int(pieces.osm_id.iloc[i])
-                if per_area.get(area_id, 0) < MAX_PER_AREA and geom.distance(taken) >= MIN_GAP_M:
+                # Distance to an empty geometry is NaN, so test emptiness first.
+                far = taken.is_empty or geom.distance(taken) >= MIN_GAP_M
+                if per_area.get(area_id, 0) < MAX_PER_AREA and far:
                     chosen.append(i)
                     per_area[area_id] = per_area.get(area_id, 0) + 1
                     taken = taken.union(geom)
@@ -282,18 +315,26 @@ def spread_sample(pieces: gpd.GeoDataFrame, n: int,
     return chosen
 
 
-def add_awkward(pieces: gpd.GeoDataFrame, chosen: list[int], lines: gpd.GeoDataFrame,
-                awkward_land: gpd.GeoSeries, rng: np.random.Generator) -> list[int]:
+def add_awkward(
+    pieces: gpd.GeoDataFrame,
+    chosen: list[int],
+    lines: gpd.GeoDataFrame,
+    awkward_land: gpd.GeoSeries,
+    rng: np.random.Generator,
+) -> list[int]:
     """Add one tiny plot, one by a trunk road/railway, one on railway/industrial land."""
     taken = shapely.union_all(np.array(pieces.geometry.iloc[chosen], dtype=object))
     free = pieces.geometry.distance(taken) >= MIN_GAP_M
 
-    loud = lines[(lines["highway"].isin(["trunk", "motorway"]) | (lines["railway"] == "rail"))
-                 & ~lines["tunnel"].isin(TUNNEL_VALUES)]
+    loud = lines[
+        (lines["highway"].isin(["trunk", "motorway"]) | (lines["railway"] == "rail"))
+        & ~lines["tunnel"].isin(TUNNEL_VALUES)
+    ]
     loud_union = shapely.union_all(np.array(loud.geometry, dtype=object))
     near_loud = pieces.geometry.distance(loud_union) < 25.0
-    on_awkward = pieces.geometry.distance(shapely.union_all(
-        np.array(awkward_land, dtype=object))) < 1.0
+    on_awkward = (
+        pieces.geometry.distance(shapely.union_all(np.array(awkward_land, dtype=object))) < 1.0
+    )
     size_ok = pieces.area_m2.between(MIN_AREA_M2, MAX_AREA_M2)
     tiny = pieces.area_m2.between(*SMALL_AREA_M2)
     ordinary = ~pieces.source.isin([f"{k}={v}" for k, v in AWKWARD_TAGS])
@@ -316,8 +357,9 @@ def add_awkward(pieces: gpd.GeoDataFrame, chosen: list[int], lines: gpd.GeoDataF
         pick = int(pool[rng.integers(len(pool))])
         out.append(pick)
         free &= pieces.geometry.distance(pieces.geometry.iloc[pick]) >= MIN_GAP_M
-        print(f"  awkward '{label}': {pieces.source.iloc[pick]}, "
-              f"{pieces.area_m2.iloc[pick]:.0f} m²")
+        print(
+            f"  awkward '{label}': {pieces.source.iloc[pick]}, {pieces.area_m2.iloc[pick]:.0f} m²"
+        )
     return out
 
 
@@ -329,10 +371,25 @@ def street_names(plots: gpd.GeoDataFrame, lines: gpd.GeoDataFrame) -> pd.Series:
     street beside it.
     """
     surface = ~lines["tunnel"].isin(TUNNEL_VALUES)
-    streets = lines[surface & lines["name"].notna() & lines["highway"].isin([
-        "primary", "secondary", "tertiary", "unclassified", "residential",
-        "living_street", "pedestrian", "service", "primary_link",
-        "secondary_link", "tertiary_link"])][["name", "geometry"]]
+    streets = lines[
+        surface
+        & lines["name"].notna()
+        & lines["highway"].isin(
+            [
+                "primary",
+                "secondary",
+                "tertiary",
+                "unclassified",
+                "residential",
+                "living_street",
+                "pedestrian",
+                "service",
+                "primary_link",
+                "secondary_link",
+                "tertiary_link",
+            ]
+        )
+    ][["name", "geometry"]]
     near = gpd.sjoin_nearest(plots[["geometry"]], streets, how="left")
     # Equidistant ties give several rows per plot; keep the first, deterministically.
     near = near[~near.index.duplicated(keep="first")]
@@ -355,8 +412,7 @@ def main() -> None:
 
     parking = parking_tags(OSM_PATH)
     is_parking = areas["amenity"] == "parking"
-    parking_kind = [parking.get((t, i)) for t, i in zip(areas.osm_type, areas.osm_id,
-                                                        strict=True)]
+    parking_kind = [parking.get((t, i)) for t, i in zip(areas.osm_type, areas.osm_id, strict=True)]
     surface = pd.Series([k in SURFACE_PARKING for k in parking_kind], index=areas.index)
     areas["source"] = areas.apply(source_label, axis=1)
     keep = areas["source"].notna() & (~is_parking | surface) & areas["building"].isna()
@@ -369,23 +425,27 @@ def main() -> None:
     obstacles = obstacle_union(areas, lines)
     pieces = candidate_pieces(cand, obstacles, inner)
     drivable = lines[lines["highway"].isin(DRIVABLE) & ~lines["tunnel"].isin(TUNNEL_VALUES)]
-    access = pieces.geometry.distance(shapely.union_all(
-        np.array(drivable.geometry, dtype=object))) <= MAX_ACCESS_M
+    access = (
+        pieces.geometry.distance(shapely.union_all(np.array(drivable.geometry, dtype=object)))
+        <= MAX_ACCESS_M
+    )
     print(f"pieces: {len(pieces)}, {int((~access).sum())} without street access dropped")
     pieces = pieces[access].reset_index(drop=True)
     buildings = areas[areas["building"].notna() & (areas["building"] != "no")]
-    enclosed = enclosure(pieces.geometry, shapely.union_all(
-        np.array(buildings.geometry, dtype=object))) > MAX_ENCLOSURE
+    enclosed = (
+        enclosure(pieces.geometry, shapely.union_all(np.array(buildings.geometry, dtype=object)))
+        > MAX_ENCLOSURE
+    )
     print(f"  {int(enclosed.sum())} enclosed by buildings dropped")
     pieces = pieces[~enclosed].reset_index(drop=True)
     print(f"  kept: {pieces.source.value_counts().to_dict()}")
 
     regular = pieces.area_m2.between(MIN_AREA_M2, MAX_AREA_M2) & ~pieces.source.isin(
-        [f"{k}={v}" for k, v in AWKWARD_TAGS])
+        [f"{k}={v}" for k, v in AWKWARD_TAGS]
+    )
     sample = spread_sample(pieces[regular].reset_index(), TARGET_SAMPLE, rng)
     chosen = [int(pieces[regular].index[i]) for i in sample]
-    awkward_land = areas.geometry[
-        areas["landuse"].isin([v for _, v in AWKWARD_TAGS])]
+    awkward_land = areas.geometry[areas["landuse"].isin([v for _, v in AWKWARD_TAGS])]
     chosen = add_awkward(pieces, chosen, lines, awkward_land, rng)
 
     plots = pieces.loc[chosen].copy()
@@ -396,8 +456,7 @@ def main() -> None:
     names = "Tomt ved " + street.fillna("ukjent gate")
     # A real list never has two plots with the same name; number repeats.
     seen = names.groupby(names).cumcount()
-    plots["name"] = [n if k == 0 else f"{n} ({k + 1})" for n, k in zip(names, seen,
-                                                                      strict=True)]
+    plots["name"] = [n if k == 0 else f"{n} ({k + 1})" for n, k in zip(names, seen, strict=True)]
     labels, probs = zip(*OWNERS, strict=True)
     plots["owner"] = rng.choice(labels, size=len(plots), p=probs)
     plots["area_m2"] = plots.area.round(1)
@@ -407,7 +466,10 @@ def main() -> None:
     if OUT_PATH.exists():
         OUT_PATH.unlink()
     pyogrio.write_dataframe(
-        plots, OUT_PATH, layer="plots", driver="GPKG",
+        plots,
+        OUT_PATH,
+        layer="plots",
+        driver="GPKG",
         layer_options={
             "IDENTIFIER": "Illustrative demo plots (Oslo sentrum)",
             "DESCRIPTION": (

@@ -45,6 +45,7 @@ __all__ = [
     "basemap_from_osm",
     "criteria_from_ranked",
     "public_layers",
+    "scenario_criteria",
     "write_map",
 ]
 
@@ -234,6 +235,7 @@ _RAW_ALIASES: dict[str, tuple[str, ...]] = {
     "not_hidden": ("residential_dist_m",),
     "hidden": ("residential_dist_m",),
     "industrial": ("industrial_dist_m", "inside_industrial"),
+    "industry": ("industrial_dist_m", "inside_industrial"),
 }
 
 _RAW_PATTERN = re.compile(r"^(dist_.+_m|time_.+_min|count_.+|.+_dist_m|inside_.+)$")
@@ -257,17 +259,52 @@ class Criterion:
     name: str
     weight: float | None
     raw_columns: tuple[str, ...]
+    label_nb: str | None = None
+    label_en: str | None = None
 
     def label(self, language: str = "nb") -> str:
         """Human-readable label in ``language`` ("nb" or "en")."""
+        own = self.label_nb if language == "nb" else self.label_en
+        if own:
+            return own[:1].upper() + own[1:]  # scenario labels are written for sentences
         labels = CRITERION_LABELS.get(language, CRITERION_LABELS["en"])
         return labels.get(self.name, self.name.replace("_", " ").capitalize())
+
+
+def scenario_criteria(scenario: Any) -> dict[str, Any]:
+    """Weights, raw columns, labels and thresholds of a ``sitefinder.config.Scenario``.
+
+    Returns a dict with keys ``weights``, ``raw_columns``, ``labels`` and ``thresholds``
+    (criterion name → ``{"ideal": ..., "unacceptable": ...}`` as text with units), ready
+    for :func:`write_map` / :func:`sitefinder.report.write_report` (pass ``scenario=``).
+    """
+    weights, raws, labels, thresholds = {}, {}, {}, {}
+    for name, c in scenario.criteria.items():
+        weights[name] = float(c.weight)
+        metric = str(c.metric)
+        cols = [metric]
+        if metric.startswith("dist_") and metric.endswith("_m"):
+            cols.append("time_" + metric[len("dist_") : -len("_m")] + "_min")
+        raws[name] = tuple(cols)
+        labels[name] = (c.label_nb, c.label_en)
+        v = c.value
+        unit = " m" if metric.endswith("_m") else " min" if metric.endswith("_min") else ""
+        if hasattr(v, "ideal"):
+            thresholds[name] = {"ideal": f"{v.ideal:g}{unit}",
+                                "unacceptable": f"{v.unacceptable:g}{unit}"}
+        else:
+            thresholds[name] = {
+                "ideal": f"{v.ideal_from:g}–{v.ideal_to:g}{unit}",
+                "unacceptable": f"< {v.unacceptable_below:g} / > {v.unacceptable_above:g}{unit}",
+            }
+    return {"weights": weights, "raw_columns": raws, "labels": labels, "thresholds": thresholds}
 
 
 def criteria_from_ranked(
     ranked: pd.DataFrame,
     weights: Mapping[str, float] | None = None,
     raw_columns: Mapping[str, Sequence[str]] | None = None,
+    labels: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[Criterion]:
     """List the criteria of a ranked table with their weights and raw columns.
 
@@ -282,6 +319,8 @@ def criteria_from_ranked(
         Criterion name to weight.
     raw_columns : mapping, optional
         Criterion name to raw metric columns, overriding the name-based guess.
+    labels : mapping, optional
+        Criterion name to ``(label_nb, label_en)``.
 
     Returns
     -------
@@ -309,7 +348,8 @@ def criteria_from_ranked(
                 *_RAW_ALIASES.get(name, ()),
             )
             raws = tuple(dict.fromkeys(c for c in candidates if c in ranked.columns))
-        out.append(Criterion(name, None if weight is None else float(weight), raws))
+        nb, en = (labels or {}).get(name, (None, None))
+        out.append(Criterion(name, None if weight is None else float(weight), raws, nb, en))
     return out
 
 
@@ -731,7 +771,7 @@ def _text(x: Any) -> str:
 
 
 def _label_column(gdf: gpd.GeoDataFrame) -> str | None:
-    for c in ("name", "label", "plot_id", "amenity", "shop", "category"):
+    for c in ("name", "navn", "bydel", "label", "plot_id", "amenity", "shop", "category"):
         if c in gdf.columns:
             return c
     return None
@@ -909,6 +949,7 @@ def write_map(
     simplify_m: float = 0.5,
     precision: float = 1e-6,
     title: str | None = None,
+    scenario: Any = None,
 ) -> Path:
     """Write the interactive map of ranked plots as one HTML file.
 
@@ -957,6 +998,9 @@ def write_map(
         Coordinate grid in degrees (1e-6° ≈ 0.1 m).
     title : str, optional
         HTML page title.
+    scenario : Scenario, optional
+        A ``sitefinder.config.Scenario``: weights, raw columns and labels are taken from
+        it (explicit ``weights``/``raw_columns`` still win).
 
     Returns
     -------
@@ -977,7 +1021,13 @@ def write_map(
     t = TEXT[language]
     out_path = Path(out_path)
     sens = set(sensitive)
-    criteria = criteria_from_ranked(ranked, weights, raw_columns)
+    from_scn = scenario_criteria(scenario) if scenario is not None else {}
+    criteria = criteria_from_ranked(
+        ranked,
+        weights if weights is not None else from_scn.get("weights"),
+        raw_columns if raw_columns is not None else from_scn.get("raw_columns"),
+        from_scn.get("labels"),
+    )
     hidden = (
         {c.name for c in criteria if any(_is_sensitive_column(r, sens) for r in c.raw_columns)}
         | {c.name for c in criteria if _is_sensitive_column(c.name, sens)}

@@ -46,6 +46,7 @@ from sitefinder.maps import (  # noqa: E402
     criteria_from_ranked,
     format_raw,
     public_layers,
+    scenario_criteria,
     score_class,
 )
 
@@ -331,6 +332,7 @@ def write_report(
     title: str | None = None,
     attribution: str = OSM_ATTRIBUTION,
     stem: str = "report",
+    scenario: Any = None,
 ) -> tuple[Path, Path]:
     """Write the meeting report as HTML and PDF.
 
@@ -368,6 +370,9 @@ def write_report(
         Map attribution printed on every map.
     stem : str
         File name stem.
+    scenario : Scenario, optional
+        A ``sitefinder.config.Scenario``: weights, raw columns, labels and thresholds are
+        taken from it (explicit arguments still win).
 
     Returns
     -------
@@ -394,7 +399,15 @@ def write_report(
     if ranked.crs.is_geographic:
         ranked = ranked.to_crs(ranked.estimate_utm_crs())
     crs = ranked.crs
-    criteria = criteria_from_ranked(ranked, weights, raw_columns)
+    from_scn = scenario_criteria(scenario) if scenario is not None else {}
+    criteria = criteria_from_ranked(
+        ranked,
+        weights if weights is not None else from_scn.get("weights"),
+        raw_columns if raw_columns is not None else from_scn.get("raw_columns"),
+        from_scn.get("labels"),
+    )
+    if thresholds is None and from_scn:
+        thresholds = from_scn["thresholds"]
     hidden: set[str] = set()
     if public:
         hidden = {c.name for c in criteria

@@ -117,7 +117,7 @@ class ClusteringSettings(BaseModel):
     """Most chosen sites in one district; ``None`` for no limit (DOMAIN.md criterion 10:
     "good spread between city districts"). Plots outside every district are not limited."""
 
-    exact_max_candidates: Annotated[int, Field(ge=1)] = 5000
+    exact_max_candidates: Annotated[int, Field(ge=0)] = 5000
     """Largest number of eligible candidates solved exactly (MILP); above it the greedy
     heuristic runs and reports its gap to the LP bound."""
 
@@ -384,7 +384,7 @@ def assign_districts(
             hint="Name the column that holds the district names",
         )
     districts = _match_crs(districts, plots, "districts")
-    out = pd.Series(None, index=plots.index, dtype=object, name="district")
+    out = pd.Series([None] * len(plots), index=plots.index, dtype=object, name="district")
     xy = site_points(plots)
     ok = ~np.isnan(xy[:, 0])
     geoms = districts.geometry.to_numpy()

@@ -36,7 +36,9 @@ Two implementation choices make that "exactly" hold:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
@@ -68,6 +70,7 @@ _KEY_SCALE = 1.0 / SCORE_QUANTUM
 # Draws are processed in blocks of about this many (draw, plot) cells, so the
 # temporary arrays (score, key, order) stay within a few tens of MB at any size.
 _BLOCK_CELLS = 1 << 21
+_MAX_THREADS = 8
 
 Method = Literal["dirichlet", "uniform"]
 
@@ -306,7 +309,7 @@ def monte_carlo(
     weight at the expense of the others moves the plot most".
 
     Cost is one pass over (draws x plots) per criterion plus one argsort per draw;
-    1,000 draws on 10,000 plots and 8 criteria take about a second (see
+    1,000 draws on 10,000 plots and 8 criteria take about 1.5-2 s on 2 cores (see
     ``benchmarks/bench_sensitivity.py``).
 
     """
@@ -333,14 +336,25 @@ def monte_carlo(
     ranks = np.empty((n_draws, n), dtype=np.int32)
     w_std = draws.std(axis=0)
     w_z = np.divide(draws - draws.mean(axis=0), w_std, out=np.zeros_like(draws), where=w_std > 0)
-    cross = np.zeros((m, n))
     block = max(1, _BLOCK_CELLS // max(n, 1))
-    for start in range(0, n_draws, block):
+    starts = list(np.arange(0, n_draws, block))
+
+    def run_block(start: int) -> np.ndarray:
         stop = min(start + block, n_draws)
         r = _ranks(_scores(vt, draws[start:stop]))
-        ranks[start:stop] = r
+        ranks[start:stop] = r  # disjoint slices: safe from several threads
         # sum_d z_dj * (r_di - mean_i) == sum_d z_dj * r_di because sum_d z_dj == 0.
-        cross += w_z[start:stop].T @ r
+        return w_z[start:stop].T @ r
+
+    # numpy releases the GIL in its sort and elementwise loops, so threads use the
+    # machine's cores (2 on CI) without copying the data to other processes.
+    workers = min(len(starts), os.cpu_count() or 1, _MAX_THREADS)
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(run_block, starts))
+    else:
+        parts = [run_block(start) for start in starts]
+    cross = np.sum(parts, axis=0) if parts else np.zeros((m, n))
     base_scores = _scores(vt, w[None, :])
     base_rank = _ranks(base_scores)[0]
 
@@ -613,6 +627,7 @@ def compare_rankings(ranked: Mapping[str, pd.DataFrame], top_k: int = 10) -> pd.
 # Figures
 # ---------------------------------------------------------------------------------------
 
+_UP, _DOWN = "#2a9d4b", "#c0392b"  # climbs / falls
 _TEXT = {
     "nb": {
         "rank": "Rangering (1 = best)",
@@ -621,9 +636,8 @@ _TEXT = {
         "base": "med valgte vekter",
         "p_top": "P(topp {k})",
         "title_intervals": "Hvor sikker er rangeringen? ({n} trekninger av vektene, ±{s:.0%})",
-        "title_changes": "Rangering i hvert scenario",
-        "up": "opp",
-        "down": "ned",
+        "title_changes": "Endring i rangering mot referansescenariet",
+        "unranked": "ikke rangert",
     },
     "en": {
         "rank": "Rank (1 = best)",
@@ -632,9 +646,8 @@ _TEXT = {
         "base": "at the chosen weights",
         "p_top": "P(top {k})",
         "title_intervals": "How certain is the ranking? ({n} weight draws, ±{s:.0%})",
-        "title_changes": "Rank under each scenario",
-        "up": "up",
-        "down": "down",
+        "title_changes": "Change in rank against the reference scenario",
+        "unranked": "not ranked",
     },
 }
 
@@ -697,13 +710,18 @@ def plot_rank_intervals(result: SensitivityResult, top_n: int = 20, *, lang: str
     )
     for yi, p in zip(y, table["p_top_k"], strict=True):
         ax.text(1.01, yi, f"{p:.0%}", transform=trans, fontsize=8, ha="left", va="center")
-    ax.legend(loc="lower right", fontsize=8)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     ax.set_title(t["title_intervals"].format(n=result.n_draws, s=result.spread), fontsize=10)
     return fig
 
 
 def plot_rank_changes(comparison: pd.DataFrame, top_n: int = 15, *, lang: str = "nb") -> Figure:
-    """Slope chart of ranks across scenarios for the plots in any scenario's top ``top_n``.
+    """Dumbbell chart: each plot's rank in the reference scenario and in each other scenario.
+
+    One panel per scenario after the first; one row per plot that ranks ``<= top_n`` in
+    any scenario, ordered by reference rank. A grey ring marks the reference rank, a dot
+    the scenario rank; the bar between them is green when the plot climbs, red when it
+    falls, and the change is written beside the dot.
 
     Parameters
     ----------
@@ -717,55 +735,68 @@ def plot_rank_changes(comparison: pd.DataFrame, top_n: int = 15, *, lang: str = 
     Returns
     -------
     matplotlib.figure.Figure
-        Lines climbing against the reference scenario are green, falling ones red.
-
+        Not shown; save with ``fig.savefig(...)`` or display it in a notebook.
     """
     from matplotlib.figure import Figure
 
     t = _labels(lang)
     ranks = comparison["rank"].astype("Float64").astype(float)
-    scenarios = list(ranks.columns)
-    shown = ranks[(ranks <= top_n).any(axis=1)]
-    fig = Figure(
-        figsize=(2.2 + 2.2 * len(scenarios), 1.5 + 0.3 * max(len(shown), 1)), layout="constrained"
-    )
-    ax = fig.add_subplot()
-    x = np.arange(len(scenarios))
-    for plot_id, row in shown.iterrows():
-        r = row.to_numpy(dtype=float)
-        first, last = r[0], r[-1]
-        if np.isnan(first) or np.isnan(last) or first == last:
-            color = "0.5"
-        else:
-            color = "#2a9d4b" if last < first else "#c0392b"
-        ax.plot(x, r, "-o", color=color, linewidth=1.5, markersize=4, gid=str(plot_id))
-        ok = np.flatnonzero(~np.isnan(r))
-        if len(ok):
-            ax.annotate(
-                str(plot_id),
-                (x[ok[0]], r[ok[0]]),
-                xytext=(-6, 0),
-                textcoords="offset points",
-                ha="right",
-                va="center",
-                fontsize=8,
-            )
-            ax.annotate(
-                str(plot_id),
-                (x[ok[-1]], r[ok[-1]]),
-                xytext=(6, 0),
-                textcoords="offset points",
-                ha="left",
-                va="center",
-                fontsize=8,
-            )
-    ax.set_xticks(x, scenarios)
-    ax.set_xlim(-0.6, len(scenarios) - 0.4)
-    ax.invert_yaxis()
-    ax.set_ylabel(t["rank"])
-    ax.axhline(top_n + 0.5, color="0.7", linestyle=":", linewidth=1)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_title(t["title_changes"], fontsize=10)
+    scenarios = [str(c) for c in ranks.columns]
+    shown = ranks[(ranks <= top_n).any(axis=1)]  # already in reference-rank order
+    others = scenarios[1:] or scenarios[:1]
+    n = len(shown)
+    fig = Figure(figsize=(1.5 + 3.6 * len(others), 1.6 + 0.28 * max(n, 1)), layout="constrained")
+    axes = fig.subplots(1, len(others), sharey=True, squeeze=False)[0]
+    y = np.arange(n)
+    ref = shown.iloc[:, 0].to_numpy(dtype=float)
+    finite = ranks.to_numpy(dtype=float)[(ranks <= top_n).any(axis=1).to_numpy()]
+    right = np.nanmax(finite) if np.isfinite(finite).any() else top_n
+    for ax, name in zip(axes, others, strict=True):
+        new = shown[name].to_numpy(dtype=float)
+        for yi, plot_id, a, b in zip(y, shown.index, ref, new, strict=True):
+            if np.isnan(b):
+                colour = "0.5"
+            elif b < a:
+                colour = _UP
+            elif b > a:
+                colour = _DOWN
+            else:
+                colour = "0.5"
+            ends = [v for v in (a, b) if not np.isnan(v)]
+            ax.plot(ends, [yi] * len(ends), "-", color=colour, linewidth=2.5, gid=str(plot_id))
+            if not np.isnan(a):
+                ax.plot(a, yi, "o", mfc="white", mec="0.4", markersize=6)
+            if np.isnan(b):
+                ax.annotate(
+                    t["unranked"],
+                    (a if not np.isnan(a) else 1, yi),
+                    xytext=(6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=7,
+                    color="0.4",
+                )
+                continue
+            ax.plot(b, yi, "o", color=colour, markersize=6)
+            if not np.isnan(a) and a != b:
+                ax.annotate(
+                    f"{int(a - b):+d}",
+                    (b, yi),
+                    xytext=(6 if b > a else -6, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=7,
+                    ha="left" if b > a else "right",
+                    color=colour,
+                )
+        ax.axvline(top_n + 0.5, color="0.7", linestyle=":", linewidth=1)
+        ax.set_xlim(0, right * 1.08 + 1)
+        ax.set_title(f"{scenarios[0]} \u2192 {name}", fontsize=9)
+        ax.set_xlabel(t["rank"])
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, [str(i) for i in shown.index])
+    axes[0].invert_yaxis()
+    fig.suptitle(t["title_changes"], fontsize=10)
     return fig
 
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from map_fixtures import (
+from tests.map_fixtures import (
     districts_fixture,
     isochrones_fixture,
     layers_fixture,

@@ -56,6 +56,8 @@ KEPT_KEYS: tuple[str, ...] = (
     "lanes",
     "tunnel",
     "man_made",
+    "oneway",
+    "covered",
     "layer",
 )
 
