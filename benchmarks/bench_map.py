@@ -22,9 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.map_fixtures import ranked_fixture  # noqa: E402
-
 from sitefinder.maps import write_map  # noqa: E402
+from tests.map_fixtures import ranked_fixture  # noqa: E402
 
 
 def main() -> None:
@@ -35,6 +34,7 @@ def main() -> None:
 
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+
     from tests.test_browser import CHROMEDRIVER, chromium_options
 
     out = Path(tempfile.mkdtemp(prefix="sitefinder-bench-"))

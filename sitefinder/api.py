@@ -31,6 +31,7 @@ from sitefinder.measure import compute_metrics
 from sitefinder.network import WalkNetwork, build_walk_network
 from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gpkg
 from sitefinder.progress import step_bar
+from sitefinder.raster_metrics import raster_metrics
 from sitefinder.score import score_metrics
 from sitefinder.sources.osm import OsmData, file_sha256, read_osm
 from sitefinder.sources.plots import local_crs, read_plots, to_local
@@ -73,6 +74,7 @@ class Study:
     ) -> None:
         self.scenario = _as_scenario(scenario)
         check_layer_keys(self.scenario)
+        self.scenario.check_input_files()
         self.plots_path = Path(plots)
         self.osm_path = Path(osm)
         self.layers_dir = Path(layers_dir)
@@ -142,6 +144,8 @@ class Study:
             "measure": self.scenario.measurement_key(),
             "crs": self.crs.to_string(),
         }
+        for role, path in self.scenario.input_files().items():
+            parts[f"input:{role}"] = file_sha256(path)
         for name, spec in self.scenario.layers.items():
             path = spec.file if spec.file is not None else self.layers_dir / f"{name}.gpkg"
             if not Path(path).exists():
@@ -173,7 +177,13 @@ class Study:
         net = self.network
         bar.update()
         with self._timed("measure"):
-            self._metrics = compute_metrics(self.plots, net, layers, self.scenario)
+            metrics = compute_metrics(self.plots, net, layers, self.scenario)
+        with self._timed("raster metrics"):
+            plots = self.plots.assign(status=metrics["status"])
+            rasters = raster_metrics(
+                plots, self.scenario.measure, self.layers_dir, lambda: self.osm
+            )
+        self._metrics = pd.concat([metrics, rasters], axis=1)
         self._empty = {c for c in NETWORK_CATEGORIES if len(layers[c]) == 0}
         bar.update()
         bar.close()
@@ -323,6 +333,7 @@ def run(
         "plots": study.plots_path,
         "osm": study.osm_path,
         "scenario": scenario_path(scenario),
+        **scenario.input_files(),
     }
     if study._layers is not None:
         inputs.update({f"layer:{k}": p for k, p in study.layers.paths.items()})

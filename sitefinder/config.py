@@ -32,6 +32,11 @@ from pydantic import (
 )
 
 from sitefinder.errors import InputError, ScenarioError
+from sitefinder.noise import NoiseSettings
+from sitefinder.population import PopulationSettings
+from sitefinder.sources.gtfs import TransitFrequencySettings
+from sitefinder.sources.raster import RasterCriterionSource
+from sitefinder.terrain import SlopeSettings
 
 #: Network categories: walking distance, time and counts are measured to each.
 NETWORK_CATEGORIES: tuple[str, ...] = (
@@ -143,10 +148,31 @@ class NetworkSettings(_Strict):
 
 
 class MeasureSettings(_Strict):
-    """Raw metrics: what to count."""
+    """Raw metrics beyond walking distances: counts, rasters, transit frequency.
+
+    Relative paths (rasters, GTFS feeds) are read from the current working directory,
+    like the command line's defaults (run sitefinder from the project folder).
+    """
 
     count_within_min: float = Field(
         default=10.0, gt=0, description="Count features of each category within this many minutes."
+    )
+    noise: NoiseSettings | None = Field(
+        default=None,
+        description="Road/rail noise (Lden) per plot: an official noise map, or the OSM "
+        "proxy when `raster` is empty (DOMAIN.md criterion 9, T-1442).",
+    )
+    population: PopulationSettings | None = Field(
+        default=None, description="Residents within a radius from a population raster."
+    )
+    slope: SlopeSettings | None = Field(default=None, description="Slope from a terrain model.")
+    transit_frequency: TransitFrequencySettings | None = Field(
+        default=None,
+        description="Departures per hour at stops within N minutes' walk, from GTFS.",
+    )
+    rasters: dict[str, RasterCriterionSource] = Field(
+        default_factory=dict,
+        description="Any other raster: metric column raster_<name>.",
     )
 
 
@@ -249,6 +275,38 @@ class Scenario(_Strict):
         if self.criteria and sum(c.weight for c in self.criteria.values()) <= 0:
             raise ValueError("at least one criterion needs a weight above 0")
         return self
+
+    def input_files(self) -> dict[str, Path]:
+        """Files the measurement reads besides plots and OSM (rasters, GTFS, layer files)."""
+        files: dict[str, Path] = {}
+        m = self.measure
+        if m.noise is not None and m.noise.raster is not None:
+            files["noise"] = Path(m.noise.raster)
+        if m.population is not None:
+            files["population"] = Path(m.population.raster)
+        if m.slope is not None:
+            files["dem"] = Path(m.slope.dem)
+        if m.transit_frequency is not None:
+            for i, feed in enumerate(m.transit_frequency.feeds):
+                files[f"gtfs:{i}"] = Path(feed.path)
+        for name, source in m.rasters.items():
+            files[f"raster:{name}"] = Path(source.path)
+        for name, spec in self.layers.items():
+            if spec.file is not None:
+                files[f"layer-file:{name}"] = Path(spec.file)
+        return files
+
+    def check_input_files(self) -> None:
+        """Refuse a scenario naming files that do not exist, before any heavy work."""
+        missing = [f"{role} ({path})" for role, path in self.input_files().items()
+                   if not path.is_file()]
+        if missing:
+            raise InputError(
+                f"the scenario names files that do not exist: {', '.join(missing)}",
+                where=f"scenario '{self.name}'",
+                hint="Fix the paths (relative paths are read from the folder you run "
+                "sitefinder in) or remove those entries",
+            )
 
     def measurement_key(self) -> str:
         """Hash of the settings that change the metrics table (not the scoring ones)."""

@@ -22,6 +22,7 @@ from sitefinder.network import (
     plot_access,
 )
 from sitefinder.progress import progress
+from sitefinder.sources.gtfs import stop_frequencies
 from sitefinder.sources.plots import STATUS_OK
 
 STATUS_OUTSIDE = "outside_network"
@@ -82,6 +83,20 @@ def network_metrics(
             net, feature_xy, primary_node, primary_leg, minutes * speed, settings
         )
         out[f"count_{category}_{count_label}"] = np.where(usable, counts, 0)
+    frequency = scenario.measure.transit_frequency
+    if frequency is not None:
+        stops = stop_frequencies(frequency).to_crs(net.crs)
+        column = f"departures_per_hour_within_{frequency.walk_minutes:g}min"
+        total = count_within(
+            net,
+            shapely.get_coordinates(stops.geometry.to_numpy()),
+            primary_node,
+            primary_leg,
+            frequency.walk_minutes * speed,
+            settings,
+            weights=stops["departures_per_hour"].to_numpy(),
+        )
+        out[column] = np.where(usable, total, np.nan)
     return out
 
 

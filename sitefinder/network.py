@@ -332,15 +332,23 @@ def count_within(
     plot_legs: np.ndarray,
     limit_m: float,
     settings: NetworkSettings,
+    weights: np.ndarray | None = None,
     chunk: int = 128,
 ) -> np.ndarray:
-    """Number of features within ``limit_m`` walking of each plot.
+    """Number (or weighted sum) of features within ``limit_m`` walking of each plot.
 
     Each feature is joined to its nearest node; each plot by its primary node and leg
     (:meth:`PlotAccess.primary`). Dijkstra runs from the features in chunks (C code, one
     call per chunk), so memory stays at ``chunk × n_nodes`` floats.
+
+    Parameters
+    ----------
+    weights : ndarray, optional
+        Per-feature weight (e.g. departures per hour at a stop); the result is then the
+        sum of weights within reach instead of a count.
     """
-    counts = np.zeros(len(plot_nodes), dtype=np.int64)
+    weighted = weights is not None
+    counts = np.zeros(len(plot_nodes), dtype=float if weighted else np.int64)
     reachable = plot_nodes >= 0
     if not len(feature_xy) or not reachable.any():
         return counts
@@ -348,11 +356,15 @@ def count_within(
     nodes, legs = nodes[:, 0], legs[:, 0]
     ok = np.isfinite(legs)
     nodes, legs = nodes[ok], legs[ok]
+    w = np.asarray(weights, dtype=float)[ok] if weighted else np.ones(len(nodes))
     targets = plot_nodes[reachable]
     budget = limit_m - plot_legs[reachable]
     for start in range(0, len(nodes), chunk):
         src, src_leg = nodes[start : start + chunk], legs[start : start + chunk]
         dist = dijkstra(net.graph, directed=False, indices=src, limit=limit_m)
         within = dist[:, targets] + src_leg[:, None] <= budget[None, :]
-        counts[reachable] += within.sum(axis=0)
+        if weighted:
+            counts[reachable] += w[start : start + chunk] @ within
+        else:
+            counts[reachable] += within.sum(axis=0)
     return counts

@@ -60,8 +60,6 @@ class PopulationSettings(BaseModel):
         Population count raster (e.g. from :func:`rasterise_population`).
     radius_m : float
         Buffer distance from the plot's edge.
-    ideal, unacceptable : float
-        Residents giving full value / zero value.
     min_coverage : float
         Share of the buffer the raster must cover to give a number.
 
@@ -71,8 +69,6 @@ class PopulationSettings(BaseModel):
 
     raster: Path
     radius_m: float = Field(default=500.0, gt=0)
-    ideal: float = Field(default=RESIDENTS_IDEAL, ge=0)
-    unacceptable: float = Field(default=RESIDENTS_UNACCEPTABLE, ge=0)
     min_coverage: float = Field(default=0.9, gt=0, le=1)
 
 

@@ -211,6 +211,17 @@ _WORDS = {
 }
 
 
+def _unit(metric: str, language: str) -> str:
+    """Unit suffix for a metric shown in an explanation, from its column name."""
+    if metric.endswith("_db"):
+        return " dB"
+    if metric.endswith("_deg"):
+        return "°"
+    if metric.startswith("departures_per_hour"):
+        return " avganger/time" if language == "nb" else " departures/hour"
+    return ""
+
+
 def _grade(value: float, words: dict[str, str]) -> str:
     return words["good"] if value >= 0.75 else words["fair"] if value >= 0.35 else words["poor"]
 
@@ -243,10 +254,18 @@ def explain(
             unreach = pd.Series(words["island"].format(label=label), index=scored.index)
             text = walk.where(metric.notna(), unreach.where(island, none))
             text = text.where(metric.isna(), text + " (" + grade + ")")
-        else:
+        elif c.metric.endswith("_dist_m"):
             dist = metric.map(lambda v, lb=label: words["dist"].format(v=v, label=lb))
             dist = dist.where(metric > 0, words["inside"].format(label=label))
             text = dist.where(metric.notna(), words["missing"].format(label=label))
+            text = text + " (" + grade + ")"
+        else:
+            unit = _unit(c.metric, language)
+            if c.metric.endswith("_lden_db") and scored.get("noise_is_proxy", pd.Series([False])).any():
+                # Every output must say when noise is the OSM proxy, not a noise map.
+                label += " [anslag fra OSM]" if language == "nb" else " [OSM estimate]"
+            shown = metric.map(lambda v, lb=label, u=unit: f"{lb} {v:,.0f}{u}".replace(",", " "))
+            text = shown.where(metric.notna(), words["missing"].format(label=label))
             text = text + " (" + grade + ")"
         parts_per_criterion.append(text)
     body = pd.concat(parts_per_criterion, axis=1).agg(", ".join, axis=1)
@@ -268,5 +287,6 @@ def explain(
     reason = scored[f"status_reason_{language}"]
     measured = scored["status"].isin([STATUS_OK, STATUS_EXCLUDED])
     excluded = scored["status"] == STATUS_EXCLUDED
-    text = text.where(~excluded, reason.str.capitalize() + ". " + text)
-    return text.where(measured, reason.str.capitalize() + ".")
+    reason = reason.str[:1].str.upper() + reason.str[1:]
+    text = text.where(~excluded, reason + ". " + text)
+    return text.where(measured, reason + ".")

@@ -72,6 +72,7 @@ from scipy.spatial import cKDTree
 from sitefinder.capacity import (
     HARD_MAX_UNITS_PER_SITE,
     STATUS_OK,
+    STATUS_TOO_SMALL,
     CapacitySettings,
     require_projected,
 )
@@ -140,9 +141,10 @@ class SelectionResult:
     ----------
     chosen : GeoDataFrame
         One row per chosen site (index from the candidates), columns ``plot_id``,
-        ``units``, ``score``, ``district`` and ``plot_geometry``; the active geometry is
-        the unit layout (MultiPolygon, empty when the candidates had none). Sorted by
-        descending score.
+        ``units``, ``score``, ``district``, ``x``/``y`` (the site position spacing is
+        measured from) and ``plot_geometry``; the active geometry is the unit layout
+        trimmed to the chosen units (MultiPolygon, empty when the candidates had none).
+        Sorted by descending score.
     status : str
         ``"optimal"``, ``"time_limit"`` (MILP stopped early with a feasible set) or
         ``"heuristic"`` (greedy).
@@ -987,7 +989,11 @@ def _candidates(
     else:
         excluded = np.zeros(len(df), dtype=bool)
     if "capacity_status" in df.columns:
-        capacity_bad = (df["capacity_status"].astype(object).fillna("") != STATUS_OK).to_numpy()
+        # "too_small" is re-decided from capacity_units with this call's minimum, so a plot
+        # planned with min 2 can still be used when selecting with min 1.
+        capacity_bad = ~df["capacity_status"].astype(object).fillna("").isin(
+            [STATUS_OK, STATUS_TOO_SMALL]
+        ).to_numpy()
     else:
         capacity_bad = np.zeros(len(df), dtype=bool)
     if district_column in df.columns:
@@ -1147,25 +1153,32 @@ def select_sites(
     reasons = _reasons(c, mdl, chosen_pos, units_pos, settings, capacity)
 
     if layout_column in candidates.columns:
-        layout = gpd.GeoSeries(
-            pd.Series(candidates[layout_column]).array, index=candidates.index,
-            crs=candidates.crs,
-        ).iloc[chosen_pos]
+        full = np.asarray(pd.Series(candidates[layout_column]).array, dtype=object)[chosen_pos]
+        # plan_units lists units in placement order, so the first k are a valid layout of
+        # k units (fewer units only free space for the extras).
+        layouts = [
+            shapely.MultiPolygon() if g is None or g.is_empty
+            else shapely.MultiPolygon(list(shapely.get_parts(g)[:k]))
+            for g, k in zip(full, units_pos, strict=True)
+        ]
     else:
-        layout = gpd.GeoSeries([shapely.MultiPolygon()] * len(chosen_pos),
-                               index=candidates.index[chosen_pos], crs=candidates.crs)
+        layouts = [shapely.MultiPolygon()] * len(chosen_pos)
     chosen = gpd.GeoDataFrame(
         {
             "plot_id": c.plot_id[chosen_pos],
             "units": units_pos.astype("int64"),
             "score": c.score[chosen_pos],
             "district": c.district[chosen_pos],
+            # The position spacing was measured from: the centre of the plot's full layout.
+            "x": c.xy[chosen_pos, 0],
+            "y": c.xy[chosen_pos, 1],
             "plot_geometry": gpd.GeoSeries(
                 candidates.geometry.iloc[chosen_pos].to_numpy(),
                 index=candidates.index[chosen_pos], crs=candidates.crs,
             ),
         },
-        geometry=layout.rename("layout"),
+        geometry=gpd.GeoSeries(layouts, index=candidates.index[chosen_pos],
+                               crs=candidates.crs).rename("layout"),
         index=candidates.index[chosen_pos],
         crs=candidates.crs,
     )
@@ -1231,12 +1244,8 @@ def write_selection(result: SelectionResult, out_dir: str | Path) -> dict[str, P
             "district": ch["district"].astype(object).fillna("").astype(str).to_numpy(),
         }
     )
-    pts = site_points(
-        gpd.GeoDataFrame({"layout": ch.geometry.to_numpy()},
-                         geometry=gpd.GeoSeries(ch["plot_geometry"].to_numpy(), crs=ch.crs),
-                         crs=ch.crs)
-    ) if len(ch) else np.empty((0, 2))
-    csv = attrs.assign(x=np.round(pts[:, 0], 1), y=np.round(pts[:, 1], 1))
+    csv = attrs.assign(x=np.round(ch["x"].to_numpy(dtype=float), 1),
+                       y=np.round(ch["y"].to_numpy(dtype=float), 1))
     csv_path = out / "selected.csv"
     csv.to_csv(csv_path, index=False)
 

@@ -635,7 +635,9 @@ _TEXT = {
         "median": "median",
         "base": "med valgte vekter",
         "p_top": "P(topp {k})",
-        "title_intervals": "Hvor sikker er rangeringen? ({n} trekninger av vektene, ±{s:.0%})",
+        "title_intervals": "Hvor sikker er rangeringen? {n} trekninger av vektene ({spread})",
+        "spread_uniform": "±{s:.0%}",
+        "spread_dirichlet": "standardavvik {s:.0%}",
         "title_changes": "Endring i rangering mot referansescenariet",
         "unranked": "ikke rangert",
     },
@@ -645,7 +647,9 @@ _TEXT = {
         "median": "median",
         "base": "at the chosen weights",
         "p_top": "P(top {k})",
-        "title_intervals": "How certain is the ranking? ({n} weight draws, ±{s:.0%})",
+        "title_intervals": "How certain is the ranking? {n} weight draws ({spread})",
+        "spread_uniform": "±{s:.0%}",
+        "spread_dirichlet": "sd {s:.0%}",
         "title_changes": "Change in rank against the reference scenario",
         "unranked": "not ranked",
     },
@@ -696,22 +700,16 @@ def plot_rank_intervals(result: SensitivityResult, top_n: int = 20, *, lang: str
     ax.set_xlabel(t["rank"])
     ax.set_xlim(left=0.5)
     ax.grid(axis="x", alpha=0.3)
-    # P(top K) as a text column at the right edge, in axes coordinates for x.
-    trans = ax.get_yaxis_transform()
-    ax.text(
-        1.01,
-        -0.9,
-        t["p_top"].format(k=result.top_k),
-        transform=trans,
-        fontsize=8,
-        ha="left",
-        va="center",
-        fontweight="bold",
-    )
-    for yi, p in zip(y, table["p_top_k"], strict=True):
-        ax.text(1.01, yi, f"{p:.0%}", transform=trans, fontsize=8, ha="left", va="center")
+    # P(top K) as tick labels of a twin axis on the right: layout-aware, never clipped.
+    right = ax.twinx()
+    right.set_ylim(ax.get_ylim())
+    right.set_yticks(y, [f"{p:.0%}" for p in table["p_top_k"]], fontsize=8)
+    right.set_ylabel(t["p_top"].format(k=result.top_k))
     fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
-    ax.set_title(t["title_intervals"].format(n=result.n_draws, s=result.spread), fontsize=10)
+    spread = (t["spread_uniform"] if result.method == "uniform" else t["spread_dirichlet"]).format(
+        s=result.spread
+    )
+    ax.set_title(t["title_intervals"].format(n=result.n_draws, spread=spread), fontsize=10)
     return fig
 
 
@@ -736,6 +734,7 @@ def plot_rank_changes(comparison: pd.DataFrame, top_n: int = 15, *, lang: str = 
     -------
     matplotlib.figure.Figure
         Not shown; save with ``fig.savefig(...)`` or display it in a notebook.
+
     """
     from matplotlib.figure import Figure
 
@@ -779,14 +778,15 @@ def plot_rank_changes(comparison: pd.DataFrame, top_n: int = 15, *, lang: str = 
                 continue
             ax.plot(b, yi, "o", color=colour, markersize=6)
             if not np.isnan(a) and a != b:
+                # beside the right-hand end, so it never runs into the plot names
                 ax.annotate(
                     f"{int(a - b):+d}",
-                    (b, yi),
-                    xytext=(6 if b > a else -6, 0),
+                    (max(a, b), yi),
+                    xytext=(6, 0),
                     textcoords="offset points",
                     va="center",
                     fontsize=7,
-                    ha="left" if b > a else "right",
+                    ha="left",
                     color=colour,
                 )
         ax.axvline(top_n + 0.5, color="0.7", linestyle=":", linewidth=1)

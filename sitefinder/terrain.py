@@ -54,10 +54,6 @@ class SlopeSettings(BaseModel):
         Percentile for ``statistic="percentile"``.
     threshold : float, optional
         Slope in degrees for ``statistic="share_above"``.
-    ideal : float
-        Value at or below which the criterion is fully satisfied.
-    unacceptable : float
-        Value at or above which the criterion scores zero.
     over : {"plot", "units"}
         Measure the whole plot or the planned unit layout.
 
@@ -69,8 +65,6 @@ class SlopeSettings(BaseModel):
     statistic: Literal["mean", "max", "percentile", "share_above"] = "mean"
     q: float | None = Field(default=None, ge=0, le=100)
     threshold: float | None = Field(default=None, ge=0, le=90)
-    ideal: float = SLOPE_IDEAL_DEG
-    unacceptable: float = SLOPE_UNACCEPTABLE_DEG
     over: Literal["plot", "units"] = "plot"
 
 

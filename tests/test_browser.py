@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from sitefinder.maps import write_map
 from tests.map_fixtures import (
     districts_fixture,
     isochrones_fixture,
@@ -19,8 +21,6 @@ from tests.map_fixtures import (
     ranked_fixture,
     selection_fixture,
 )
-
-from sitefinder.maps import write_map
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

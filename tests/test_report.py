@@ -11,7 +11,9 @@ from tests.map_fixtures import isochrones_fixture, layers_fixture, ranked_fixtur
 
 @pytest.fixture(scope="module")
 def ranked():
-    return ranked_fixture(40)
+    r = ranked_fixture(40)
+    r.loc[0, "name"] = "<script>alert(1)</script>"  # rank 1: in the table and a page
+    return r
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def test_html_report_has_all_sections_and_escapes(report, ranked):
     assert html.count('class="candidate"') == 4
     assert "Metode" in html and "Datakilder" in html
     assert "<script>alert(1)</script>" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the excluded-plots table
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "http://" not in html and "https://" not in html  # self-contained
 
 

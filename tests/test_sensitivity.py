@@ -408,13 +408,19 @@ def test_plot_rank_intervals_draws_the_top_n():
     r = monte_carlo(values, weights, eligible, n_draws=100, seed=0)
     fig = plot_rank_intervals(r, top_n=12)
     assert isinstance(fig, Figure)
-    (ax,) = fig.axes
+    ax, right = fig.axes
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == [str(i) for i in r.table.index[:12]]
-    assert "P(topp 10)" in [t.get_text() for t in ax.texts]
+    shares = [t.get_text() for t in right.get_yticklabels()]
+    assert shares == [f"{p:.0%}" for p in r.table["p_top_k"].iloc[:12]]
+    assert right.get_ylabel() == "P(topp 10)"
+    assert "standardavvik 20%" in ax.get_title()
     assert _png(fig).startswith(b"\x89PNG")
-    fig_en = plot_rank_intervals(r, top_n=5, lang="en")
-    assert "P(top 10)" in [t.get_text() for t in fig_en.axes[0].texts]
+    fig_en = plot_rank_intervals(
+        monte_carlo(values, weights, eligible, n_draws=10, method="uniform", top_k=3), lang="en"
+    )
+    assert fig_en.axes[1].get_ylabel() == "P(top 3)"
+    assert "(±20%)" in fig_en.axes[0].get_title()
     with pytest.raises(InputError, match="language"):
         plot_rank_intervals(r, lang="sv")
 
@@ -431,5 +437,19 @@ def test_plot_rank_changes_one_line_per_shown_plot():
     assert sorted(line.get_gid() for line in plot_lines) == ["A", "B", "C"]
     colours = {line.get_color() for line in plot_lines}
     assert {"#2a9d4b", "#c0392b"} <= colours  # C climbs, A and B fall
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["base", "transit"]
+    assert ax.get_title() == "base \u2192 transit"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["A", "B", "C"]
+    assert {t.get_text() for t in ax.texts} == {"-1", "-2", "+2"}
+    assert _png(fig).startswith(b"\x89PNG")
+
+
+def test_plot_rank_changes_one_panel_per_other_scenario():
+    base = _ranked([("A", 90, 1), ("B", 80, 2), ("C", 70, 3)])
+    other = _ranked([("C", 95, 1), ("A", 85, 2), ("B", None, None)])
+    third = _ranked([("A", 95, 1), ("B", 85, 2), ("C", 80, 3)])
+    cmp = compare_rankings({"base": base, "transit": other, "same": third}, top_k=2)
+    fig = plot_rank_changes(cmp, top_n=3, lang="en")
+    assert [ax.get_title() for ax in fig.axes] == ["base \u2192 transit", "base \u2192 same"]
+    assert "not ranked" in {t.get_text() for t in fig.axes[0].texts}
+    assert not fig.axes[1].texts  # nothing moved
     assert _png(fig).startswith(b"\x89PNG")

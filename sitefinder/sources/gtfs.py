@@ -92,8 +92,6 @@ class TransitFrequencySettings(BaseModel):
         Time window counted; default 07:00-19:00.
     walk_minutes : float
         Stops within this many minutes' walk count for a plot (network module).
-    ideal, unacceptable : float
-        Departures per hour giving full value / zero value.
 
     """
 
@@ -104,15 +102,11 @@ class TransitFrequencySettings(BaseModel):
     window_start: dt.time = dt.time(7, 0)
     window_end: dt.time = dt.time(19, 0)
     walk_minutes: float = Field(default=5.0, gt=0)
-    ideal: float = Field(default=8.0, gt=0)
-    unacceptable: float = Field(default=1.0, ge=0)
 
     @model_validator(mode="after")
     def _window_order(self) -> TransitFrequencySettings:
         if self.window_end <= self.window_start:
             raise ValueError("window_end must be after window_start")
-        if self.unacceptable >= self.ideal:
-            raise ValueError("unacceptable must be fewer departures per hour than ideal")
         return self
 
 
