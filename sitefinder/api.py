@@ -24,9 +24,16 @@ import pandas as pd
 from pyproj import CRS
 
 from sitefinder import __version__
+from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, plan_units
 from sitefinder.config import NETWORK_CATEGORIES, Scenario, default_scenario, load_scenario
 from sitefinder.errors import InputError
-from sitefinder.layers import BOOKKEEPING_FILE, LayerSet, build_layers, check_layer_keys
+from sitefinder.layers import (
+    BOOKKEEPING_FILE,
+    LayerSet,
+    build_layers,
+    check_layer_keys,
+    read_layer_file_any,
+)
 from sitefinder.measure import compute_metrics
 from sitefinder.network import WalkNetwork, build_walk_network
 from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gpkg
@@ -34,6 +41,7 @@ from sitefinder.progress import step_bar
 from sitefinder.raster_metrics import raster_metrics
 from sitefinder.score import score_metrics
 from sitefinder.sources.osm import OsmData, file_sha256, read_osm
+from sitefinder.select import assign_districts
 from sitefinder.sources.plots import local_crs, read_plots, to_local
 
 _STATUS_COLUMNS = ["status", "status_reason_nb", "status_reason_en"]
@@ -93,6 +101,8 @@ class Study:
         self._network: WalkNetwork | None = None
         self._metrics: pd.DataFrame | None = None
         self._empty: set[str] = set()
+        self._districts: gpd.GeoDataFrame | None = None
+        self._existing: gpd.GeoDataFrame | None = None
 
     @contextmanager
     def _timed(self, step: str) -> Iterator[None]:
@@ -131,6 +141,45 @@ class Study:
         """Network categories with no features at all (known once metrics exist)."""
         _ = self.metrics
         return set(self._empty)
+
+    def osm_timestamp(self) -> str:
+        """Date of the newest edit in the OSM extract (reads the extract if needed)."""
+        return self.osm.newest
+
+    def districts(self) -> gpd.GeoDataFrame | None:
+        """The scenario's district polygons in the local CRS (None when not set)."""
+        source = self.scenario.districts
+        if source is None:
+            return None
+        if self._districts is None:
+            frame = read_layer_file_any(source.file, "districts")
+            if source.name_column not in frame.columns:
+                raise InputError(
+                    f"the districts file has no column '{source.name_column}'",
+                    path=source.file,
+                    where="scenario field districts.name_column",
+                    hint=f"Use one of: {', '.join(c for c in frame.columns if c != 'geometry')}",
+                )
+            self._districts = frame.to_crs(self.crs)
+        return self._districts
+
+    def existing_sites(self) -> gpd.GeoDataFrame | None:
+        """Existing sites for the same group (SENSITIVE), in the local CRS, or None."""
+        source = self.scenario.existing_sites
+        if source is None:
+            return None
+        if self._existing is None:
+            frame = read_layer_file_any(source.file, "existing sites")
+            if source.units_column not in frame.columns:
+                raise InputError(
+                    f"the existing-sites file has no column '{source.units_column}'",
+                    path=source.file,
+                    where="scenario field existing_sites.units_column",
+                    hint="Add a column with the number of units at each site",
+                )
+            frame = frame.rename(columns={source.units_column: "units"})
+            self._existing = frame.to_crs(self.crs)
+        return self._existing
 
     def _cache_key(self) -> str | None:
         """Key of the metrics table, or None when a layer file is stale or missing."""
@@ -183,7 +232,19 @@ class Study:
             rasters = raster_metrics(
                 plots, self.scenario.measure, self.layers_dir, lambda: self.osm
             )
-        self._metrics = pd.concat([metrics, rasters], axis=1)
+        with self._timed("unit layout"):
+            ceiling = self.scenario.capacity.model_copy(
+                update={"max_units_per_site": HARD_MAX_UNITS_PER_SITE, "min_units_per_site": 1}
+            )
+            usable = plots["status"] == "ok"
+            layout = plan_units(plots.loc[usable], ceiling)
+            capacity = pd.DataFrame(
+                {
+                    "capacity_max_units": layout["capacity_units"].reindex(plots.index).fillna(0),
+                    "layout": layout["layout"].reindex(plots.index),
+                }
+            )
+        self._metrics = pd.concat([metrics, rasters, capacity], axis=1)
         self._empty = {c for c in NETWORK_CATEGORIES if len(layers[c]) == 0}
         bar.update()
         bar.close()
@@ -226,6 +287,11 @@ class Study:
             scored = score_metrics(table, scenario, empty)
             ranked = base.join(scored.drop(columns=["plot_id"]))
             ranked = gpd.GeoDataFrame(ranked, geometry="geometry", crs=self.crs)
+            districts = self.districts()
+            if districts is not None:
+                ranked["district"] = assign_districts(
+                    ranked, districts, self.scenario.districts.name_column
+                )
             return order_ranked(ranked)
 
 
@@ -234,7 +300,8 @@ def order_ranked(ranked: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     ranked = ranked.sort_values(["rank", "source_row"], na_position="last", kind="stable")
     first = [
         "plot_id", "name", "owner", "rank", "score", "status", "status_reason_nb",
-        "status_reason_en", "explanation_nb", "explanation_en", "area_m2",
+        "status_reason_en", "explanation_nb", "explanation_en", "area_m2", "district",
+        "capacity_units",
     ]
     first = [c for c in first if c in ranked.columns]
     rest = [c for c in ranked.columns if c not in first and c != "geometry"]
@@ -255,21 +322,73 @@ class RunResult:
     Attributes
     ----------
     ranked : GeoDataFrame
-        The ranked plots (docs/CONTRACT.md).
+        The ranked plots (docs/CONTRACT.md), with selection columns when a selection ran.
     study : Study
         The study, for further scoring without measuring again.
     outputs : dict of str to Path
-        ``ranked_csv``, ``ranked_gpkg``, ``map``, ``manifest``.
+        ``ranked_csv``, ``ranked_gpkg``, ``map``, ``map_offline``, ``manifest`` and, when
+        asked for, ``selected_csv``, ``selected_gpkg``, ``report_html``, ``report_pdf``.
+    selection : SelectionResult or None
+        The chosen set of sites, when ``units`` or ``sites`` was given.
     """
 
-    def __init__(self, ranked: gpd.GeoDataFrame, study: Study, outputs: dict[str, Path]) -> None:
+    def __init__(
+        self,
+        ranked: gpd.GeoDataFrame,
+        study: Study,
+        outputs: dict[str, Path],
+        selection=None,
+    ) -> None:
         self.ranked = ranked
         self.study = study
         self.outputs = outputs
+        self.selection = selection
 
     def __repr__(self) -> str:
         ok = int((self.ranked["status"] == "ok").sum())
         return f"RunResult({len(self.ranked)} plots, {ok} ranked, outputs={list(self.outputs)})"
+
+
+def select(
+    study: Study,
+    ranked: gpd.GeoDataFrame,
+    *,
+    units: int | None = None,
+    sites: int | None = None,
+    scenario: Scenario | None = None,
+):
+    """Choose a set of sites from ranked plots under the scenario's clustering limits.
+
+    Parameters
+    ----------
+    study : Study
+        Supplies the existing sites (sensitive) and the scenario's limits.
+    ranked : GeoDataFrame
+        From :meth:`Study.score` (with ``capacity_units``, ``layout``, ``district``).
+    units, sites : int, optional
+        Deliver exactly this many units and/or sites.
+    scenario : Scenario, optional
+        Limits to use (default: the study's).
+
+    Returns
+    -------
+    ranked : GeoDataFrame
+        ``ranked`` with ``selected``, ``selected_units``, ``selection_reason_nb/en``.
+    result : SelectionResult
+        The chosen set, solver status and bound (see :mod:`sitefinder.select`).
+    """
+    from sitefinder.select import select_sites
+
+    scenario = scenario or study.scenario
+    result = select_sites(
+        ranked,
+        scenario.clustering,
+        units=units,
+        sites=sites,
+        capacity=scenario.capacity,
+        existing=study.existing_sites(),
+    )
+    return ranked.join(result.table(ranked.index)), result
 
 
 def run(
@@ -282,9 +401,19 @@ def run(
     cache_dir: str | Path | None = ".cache/sitefinder",
     plots_crs: str | None = None,
     id_column: str = "plot_id",
-    write_map: bool = True,
+    units: int | None = None,
+    sites: int | None = None,
+    maps: bool = True,
+    offline: bool = False,
+    report: bool = False,
+    public: bool = False,
+    top_n: int = 5,
 ) -> RunResult:
-    """Rank the plots and write ``ranked.csv``, ``ranked.gpkg``, ``map.html``, ``manifest.json``.
+    """Rank the plots (and optionally choose sites) and write every output.
+
+    Writes ``ranked.csv``, ``ranked.gpkg``, ``map.html``, ``map_offline.html`` and
+    ``manifest.json``; with ``units``/``sites`` also ``selected.csv``/``selected.gpkg``;
+    with ``report`` also ``report.html``/``report.pdf``.
 
     Parameters
     ----------
@@ -296,13 +425,26 @@ def run(
         Output folder (created when missing).
     layers_dir, cache_dir, plots_crs, id_column
         See :class:`Study`.
-    write_map : bool
-        Also write the interactive map.
+    units, sites : int, optional
+        Choose a set of sites delivering exactly this many units / sites.
+    maps : bool
+        Write the interactive maps.
+    offline : bool
+        Make ``map.html`` itself self-contained (no CDN, no tiles).
+    report : bool
+        Write the printable report.
+    public : bool
+        Public mode: no sensitive layer in any map or report.
+    top_n : int
+        Candidates given a page in the report.
 
     Returns
     -------
     RunResult
     """
+    from sitefinder.publish import per_district_counts, write_maps, write_meeting_report
+    from sitefinder.select import write_selection
+
     started = time.perf_counter()
     scenario = _as_scenario(scenario)  # validated before any heavy work
     study = Study(
@@ -313,20 +455,26 @@ def run(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}
-    with study._timed("write outputs"):
+    selection = None
+    if units is not None or sites is not None:
+        with study._timed("select"):
+            ranked, selection = select(study, ranked, units=units, sites=sites)
+            written = write_selection(selection, out_dir)
+            outputs["selected_csv"], outputs["selected_gpkg"] = written["csv"], written["gpkg"]
+    with study._timed("write tables"):
         outputs["ranked_csv"] = write_ranked_csv(ranked, out_dir / "ranked.csv")
         outputs["ranked_gpkg"] = write_ranked_gpkg(ranked, out_dir / "ranked.gpkg")
-    if write_map:
-        from sitefinder.maps import write_map as _write_map
-
-        with study._timed("write map"):
-            weights = {name: c.weight for name, c in scenario.criteria.items()}
-            outputs["map"] = _write_map(
-                ranked,
-                out_dir / "map.html",
-                layers=study.layers.frames,
-                weights=weights,
-                language=scenario.language,
+    if maps:
+        with study._timed("write maps"):
+            outputs.update(
+                write_maps(study, ranked, out_dir, selection=selection, offline=offline,
+                           public=public)
+            )
+    if report:
+        with study._timed("write report"):
+            outputs.update(
+                write_meeting_report(study, ranked, out_dir, selection=selection,
+                                     public=public, top_n=top_n)
             )
     study.timings["total"] = round(time.perf_counter() - started, 3)
     inputs: dict[str, Path | None] = {
@@ -337,24 +485,35 @@ def run(
     }
     if study._layers is not None:
         inputs.update({f"layer:{k}": p for k, p in study.layers.paths.items()})
+    if public:  # the manifest of a public run must not point at the sensitive file
+        inputs.pop("existing_sites", None)
+    extra = {
+        "crs": study.crs.to_string(),
+        "metrics_cache_hit": study.cache_hit,
+        "osm_stats": study._osm.stats if study._osm is not None else None,
+        "layer_origin": study._layers.origin if study._layers is not None else None,
+        "public": public,
+        "plots": {"total": len(ranked), "by_status": ranked["status"].value_counts().to_dict()},
+    }
+    districts = per_district_counts(ranked)
+    if len(districts):
+        extra["per_district"] = districts.astype(int).to_dict(orient="index")
+    if selection is not None:
+        extra["selection"] = {
+            "status": selection.status, "optimal": selection.optimal,
+            "method": selection.method, "objective": selection.objective,
+            "bound": selection.bound, "gap": selection.gap,
+            "sites": len(selection.chosen), "units": int(selection.total_units),
+        }
     outputs["manifest"] = write_manifest(
         out_dir / "manifest.json",
         inputs=inputs,
         scenario=scenario,
         timings=study.timings,
         outputs=list(outputs.values()),
-        extra={
-            "crs": study.crs.to_string(),
-            "metrics_cache_hit": study.cache_hit,
-            "osm_stats": study._osm.stats if study._osm is not None else None,
-            "layer_origin": study._layers.origin if study._layers is not None else None,
-            "plots": {
-                "total": len(ranked),
-                "by_status": ranked["status"].value_counts().to_dict(),
-            },
-        },
+        extra=extra,
     )
-    return RunResult(ranked, study, outputs)
+    return RunResult(ranked, study, outputs, selection)
 
 
 def scenario_path(scenario: Scenario) -> Path | None:

@@ -418,3 +418,48 @@ def plan_units(plots: gpd.GeoDataFrame, settings: CapacitySettings) -> pd.DataFr
         },
         index=plots.index,
     )
+
+
+def cap_units(
+    max_units: pd.Series, layouts: pd.Series, settings: CapacitySettings
+) -> pd.DataFrame:
+    """Apply a scenario's units-per-site limits to layouts measured up to the hard ceiling.
+
+    The layout is measured once with ``max_units_per_site = 6`` (the hard ceiling) and
+    cached; a scenario's own limits are applied here without laying out again. Keeping the
+    first ``n`` units of a valid layout keeps it valid: units stay inside the setback line,
+    apart from each other, and leave more room for the per-unit extras.
+
+    Parameters
+    ----------
+    max_units : Series of int
+        Units placed at the hard ceiling (``capacity_units`` of :func:`plan_units`).
+    layouts : Series of geometry
+        The matching layouts (MultiPolygon, units in placement order).
+    settings : CapacitySettings
+        Supplies ``min_units_per_site`` and ``max_units_per_site``.
+
+    Returns
+    -------
+    DataFrame
+        ``capacity_units``, ``layout``, ``capacity_status`` (``ok`` or ``too_small``),
+        ``capacity_reason_nb``, ``capacity_reason_en``; aligned with ``max_units``.
+    """
+    units = np.minimum(max_units.fillna(0).astype("int64"), settings.max_units_per_site)
+    capped = [
+        shapely.MultiPolygon(list(shapely.get_parts(layout)[:n])) if n and layout is not None
+        else shapely.MultiPolygon()
+        for layout, n in zip(layouts, units, strict=True)
+    ]
+    small = units < settings.min_units_per_site
+    reasons = [_reasons_too_small(int(n), settings) if s else ("", "") for n, s in zip(units, small, strict=True)]
+    return pd.DataFrame(
+        {
+            "capacity_units": units,
+            "layout": pd.Series(capped, index=max_units.index, dtype=object),
+            "capacity_status": np.where(small, STATUS_TOO_SMALL, STATUS_OK),
+            "capacity_reason_nb": [r[0] for r in reasons],
+            "capacity_reason_en": [r[1] for r in reasons],
+        },
+        index=max_units.index,
+    )

@@ -31,9 +31,11 @@ from pydantic import (
     model_validator,
 )
 
+from sitefinder.capacity import CapacitySettings
 from sitefinder.errors import InputError, ScenarioError
 from sitefinder.noise import NoiseSettings
 from sitefinder.population import PopulationSettings
+from sitefinder.select import ClusteringSettings
 from sitefinder.sources.gtfs import TransitFrequencySettings
 from sitefinder.sources.raster import RasterCriterionSource
 from sitefinder.terrain import SlopeSettings
@@ -176,6 +178,24 @@ class MeasureSettings(_Strict):
     )
 
 
+class DistrictSource(_Strict):
+    """A polygon layer of districts (bydeler, grunnkretser ...) for spread over districts."""
+
+    file: Path
+    name_column: str = Field(description="Column holding the district name.")
+
+
+class ExistingSitesSource(_Strict):
+    """Existing småhus and other housing for the same group. SENSITIVE (DOMAIN.md §13).
+
+    Counted against spacing and concentration; never drawn on a public map, never written
+    to a public output.
+    """
+
+    file: Path
+    units_column: str = "units"
+
+
 class LinearValue(_Strict):
     """Linear value function: 1 at ``ideal``, 0 at ``unacceptable``, linear between.
 
@@ -264,6 +284,10 @@ class Scenario(_Strict):
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     criteria: dict[str, Criterion] = Field(default_factory=dict)
     exclusions: list[Exclusion] = Field(default_factory=list)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
+    clustering: ClusteringSettings = Field(default_factory=ClusteringSettings)
+    districts: DistrictSource | None = None
+    existing_sites: ExistingSitesSource | None = None
     # The YAML file the scenario came from (for the run manifest); not part of the scenario.
     _source_path: Path | None = PrivateAttr(default=None)
 
@@ -294,6 +318,10 @@ class Scenario(_Strict):
         for name, spec in self.layers.items():
             if spec.file is not None:
                 files[f"layer-file:{name}"] = Path(spec.file)
+        if self.districts is not None:
+            files["districts"] = Path(self.districts.file)
+        if self.existing_sites is not None:
+            files["existing_sites"] = Path(self.existing_sites.file)
         return files
 
     def check_input_files(self) -> None:
@@ -311,6 +339,10 @@ class Scenario(_Strict):
     def measurement_key(self) -> str:
         """Hash of the settings that change the metrics table (not the scoring ones)."""
         part = self.model_dump(mode="json", include={"crs", "layers", "network", "measure"})
+        # The unit layout is measured up to the hard ceiling; min/max per site are scoring.
+        part["capacity"] = self.capacity.model_dump(
+            mode="json", exclude={"min_units_per_site", "max_units_per_site"}
+        )
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_yaml(self, path: str | Path | None = None) -> str:

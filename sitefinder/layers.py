@@ -136,24 +136,27 @@ def _spec_key(spec: LayerSpec) -> str:
     return json.dumps(spec.model_dump(mode="json", exclude={"label_nb", "label_en"}), sort_keys=True)
 
 
-def read_layer_file(path: Path, crs: CRS, name: str) -> gpd.GeoDataFrame:
-    """Read a user's layer file, reprojecting it and filling the standard columns."""
+def read_layer_file_any(path: str | Path, what: str) -> gpd.GeoDataFrame:
+    """Read any vector file a user supplies (districts, existing sites), with clear errors."""
+    path = Path(path)
     try:
         frame = gpd.read_file(path, engine="pyogrio", on_invalid="ignore")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise InputError(
-            f"the layer file could not be read ({str(exc).splitlines()[0]})",
+            f"the {what} file could not be read ({str(exc).splitlines()[0]})",
             path=path,
-            hint="Open it in QGIS and save it again as GeoPackage, or delete it to rebuild it "
-            "from OpenStreetMap",
+            hint="Open it in QGIS and save it again as GeoPackage",
         ) from None
     if frame.crs is None:
         raise InputError(
-            "the layer file has no CRS",
-            path=path,
-            hint="Set the layer's CRS in QGIS and save again",
+            f"the {what} file has no CRS", path=path, hint="Set its CRS in QGIS and save again"
         )
-    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)].to_crs(crs)
+    return frame[~(frame.geometry.isna() | frame.geometry.is_empty)].reset_index(drop=True)
+
+
+def read_layer_file(path: Path, crs: CRS, name: str) -> gpd.GeoDataFrame:
+    """Read a user's layer file, reprojecting it and filling the standard columns."""
+    frame = read_layer_file_any(path, f"layer '{name}'").to_crs(crs)
     for column in _LAYER_COLUMNS:
         if column not in frame.columns:
             frame[column] = None

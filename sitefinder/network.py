@@ -25,6 +25,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.geometry
 from pyproj import CRS
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
@@ -368,3 +369,92 @@ def count_within(
         else:
             counts[reachable] += within.sum(axis=0)
     return counts
+
+
+def isochrones(
+    net: WalkNetwork,
+    origin_nodes: np.ndarray,
+    origin_legs: np.ndarray,
+    labels: list[str],
+    minutes: tuple[float, ...],
+    speed_m_per_min: float,
+    buffer_m: float = 25.0,
+    cell_m: float = 5.0,
+) -> gpd.GeoDataFrame:
+    """Walking isochrones as polygons that follow the streets (not convex hulls).
+
+    For each origin, one Dijkstra run (limited to the largest time) gives the distance to
+    every node. The streets reachable within each time are burnt into a fine grid
+    (``cell_m``), widened by ``buffer_m`` and turned back into polygons, so a river or a
+    railway without a crossing stays a hole. (Buffering thousands of street segments as
+    vectors and merging them is about a hundred times slower for the same picture.)
+
+    Parameters
+    ----------
+    origin_nodes, origin_legs : ndarray
+        Primary node and off-network leg of each origin (:meth:`PlotAccess.primary`);
+        origins with node ``-1`` are skipped.
+    labels : list of str
+        Plot id of each origin.
+    minutes : tuple of float
+        Isochrone times, e.g. ``(5, 10, 15)``.
+    speed_m_per_min : float
+        Walking speed.
+    buffer_m : float
+        Half-width of the walkable corridor drawn around reached streets.
+    cell_m : float
+        Grid cell size; the polygon edges are this precise.
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``plot_id``, ``minutes``, geometry (local CRS), largest time first.
+    """
+    rows: list[dict] = []
+    ok = origin_nodes >= 0
+    if not ok.any():
+        return gpd.GeoDataFrame({"plot_id": [], "minutes": []}, geometry=[], crs=net.crs)
+    limit = max(minutes) * speed_m_per_min
+    dist = dijkstra(net.graph, directed=False, indices=origin_nodes[ok], limit=limit)
+    dist = np.atleast_2d(dist) + origin_legs[ok][:, None]
+    from rasterio import features
+    from rasterio.transform import from_origin
+    from scipy import ndimage
+
+    coo = net.graph.tocoo()
+    upper = coo.row < coo.col  # each undirected edge once
+    u, v = coo.row[upper], coo.col[upper]
+    segments = shapely.linestrings(
+        np.stack([net.xy[u], net.xy[v]], axis=1).reshape(-1, 2),
+        indices=np.repeat(np.arange(len(u)), 2),
+    )
+    radius = int(np.ceil(buffer_m / cell_m))
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    disk = xx**2 + yy**2 <= radius**2
+    for row, label in zip(dist, np.asarray(labels, dtype=object)[ok], strict=True):
+        widest = (row[u] <= limit) & (row[v] <= limit)
+        if not widest.any():
+            continue
+        minx, miny, maxx, maxy = shapely.total_bounds(segments[widest])
+        pad = buffer_m + 2 * cell_m
+        transform = from_origin(minx - pad, maxy + pad, cell_m, cell_m)
+        shape = (
+            int(np.ceil((maxy - miny + 2 * pad) / cell_m)),
+            int(np.ceil((maxx - minx + 2 * pad) / cell_m)),
+        )
+        for m in sorted(minutes, reverse=True):
+            budget = m * speed_m_per_min
+            reached = (row[u] <= budget) & (row[v] <= budget)
+            if not reached.any():
+                continue
+            grid = features.rasterize(
+                segments[reached], out_shape=shape, transform=transform, all_touched=True,
+                dtype="uint8",
+            )
+            grid = ndimage.binary_dilation(grid > 0, structure=disk).astype("uint8")
+            parts = [
+                shapely.geometry.shape(geom)
+                for geom, _ in features.shapes(grid, mask=grid > 0, transform=transform)
+            ]
+            rows.append({"plot_id": label, "minutes": m, "geometry": shapely.union_all(parts)})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=net.crs)

@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from sitefinder.config import Scenario
 from sitefinder.sources.osm import file_sha256
@@ -36,7 +37,7 @@ def write_ranked_csv(ranked: gpd.GeoDataFrame, path: str | Path) -> Path:
     Adds ``lon`` and ``lat``: a point inside each plot, in WGS84.
     """
     path = Path(path)
-    table = pd.DataFrame(ranked.drop(columns="geometry"))
+    table = pd.DataFrame(ranked.drop(columns=["geometry", *_extra_geometry(ranked)]))
     valid = ~(ranked.geometry.isna() | ranked.geometry.is_empty)
     points = ranked.geometry[valid].representative_point().to_crs(4326)
     table["lon"] = np.nan
@@ -52,11 +53,32 @@ def write_ranked_gpkg(ranked: gpd.GeoDataFrame, path: str | Path, layer: str = "
     path = Path(path)
     if path.exists():
         path.unlink()
-    frame = ranked.copy()
+    extra = _extra_geometry(ranked)
+    frame = ranked.drop(columns=extra)
     # GeoPackage has no nullable integer type with NA; store rank as float (NaN = unranked).
     frame["rank"] = frame["rank"].astype("Float64").astype(float)
     pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", promote_to_multi=False)
+    if "layout" in extra:
+        # The unit layout is a second geometry per plot: its own layer in the same file.
+        units = gpd.GeoDataFrame(
+            {"plot_id": ranked["plot_id"].to_numpy(),
+             "capacity_units": ranked["capacity_units"].to_numpy()},
+            geometry=gpd.GeoSeries(ranked["layout"].to_numpy(), crs=ranked.crs),
+        )
+        units = units[~(units.geometry.isna() | units.geometry.is_empty)]
+        pyogrio.write_dataframe(units, path, layer="unit_layout", driver="GPKG",
+                                promote_to_multi=True)
     return path
+
+
+def _extra_geometry(frame: gpd.GeoDataFrame) -> list[str]:
+    """Geometry-valued columns other than the active geometry (e.g. ``layout``)."""
+    return [
+        c for c in frame.columns
+        if c != frame.geometry.name
+        and frame[c].dtype == object
+        and frame[c].map(lambda v: isinstance(v, shapely.Geometry)).any()
+    ]
 
 
 def package_versions() -> dict[str, str]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sitefinder.capacity import cap_units
 from sitefinder.config import Criterion, LinearValue, Scenario, WindowValue
 from sitefinder.errors import InputError
 from sitefinder.sources.plots import STATUS_OK
 
 STATUS_EXCLUDED = "excluded"
+STATUS_TOO_SMALL = "too_small"
 
 
 def linear_value(x: np.ndarray | pd.Series, ideal: float, unacceptable: float) -> np.ndarray:
@@ -142,8 +144,15 @@ def score_metrics(
                 f"uakseptabel på kriteriet «{c.label_nb}»",
                 f"unacceptable on criterion '{c.label_en}'",
             )
+    if "capacity_max_units" in out.columns:
+        capacity = cap_units(out["capacity_max_units"], out["layout"], scenario.capacity)
+        out = out.drop(columns=["capacity_max_units", "layout"]).join(capacity)
+        small = (status == STATUS_OK) & (capacity["capacity_status"] == STATUS_TOO_SMALL).to_numpy()
+        status[small] = STATUS_TOO_SMALL
+        reason_nb[small] = capacity["capacity_reason_nb"].to_numpy()[small]
+        reason_en[small] = capacity["capacity_reason_en"].to_numpy()[small]
     out["status"], out["status_reason_nb"], out["status_reason_en"] = status, reason_nb, reason_en
-    scored = np.isin(status, [STATUS_OK, STATUS_EXCLUDED])
+    scored = np.isin(status, [STATUS_OK, STATUS_EXCLUDED, STATUS_TOO_SMALL])
     out["score"] = np.where(scored, score, np.nan)
     out["rank"] = rank_scores(out["score"], out["plot_id"], status == STATUS_OK)
     out["explanation_nb"] = explain(out, scenario, "nb", dropped)
@@ -285,8 +294,8 @@ def explain(
         weakest = words["weakest"] + ": " + values.idxmin(axis=1).map(labels) + "."
         text = text.where(~differs, text + " " + strongest + weakest)
     reason = scored[f"status_reason_{language}"]
-    measured = scored["status"].isin([STATUS_OK, STATUS_EXCLUDED])
-    excluded = scored["status"] == STATUS_EXCLUDED
+    measured = scored["status"].isin([STATUS_OK, STATUS_EXCLUDED, STATUS_TOO_SMALL])
+    excluded = scored["status"].isin([STATUS_EXCLUDED, STATUS_TOO_SMALL])
     reason = reason.str[:1].str.upper() + reason.str[1:]
     text = text.where(~excluded, reason + ". " + text)
     return text.where(measured, reason + ".")

@@ -86,6 +86,8 @@ class OsmData:
         Checksum of the file, used to key caches and in the run manifest.
     stats : dict
         Counts of what was read and what had to be cut or dropped.
+    newest : str
+        Date (ISO) of the most recently edited way: how current the extract is.
     """
 
     points: gpd.GeoDataFrame
@@ -94,6 +96,7 @@ class OsmData:
     path: Path
     sha256: str
     stats: dict[str, int] = field(default_factory=dict)
+    newest: str = ""
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -197,6 +200,7 @@ def read_osm(path: str | Path) -> OsmData:
     lines: list[dict] = []
     areas: list[dict] = []
     stats = {"nodes": 0, "ways": 0, "relations": 0, "ways_cut": 0, "ways_dropped": 0}
+    newest = ""
     try:
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
         for obj in processor:
@@ -210,6 +214,8 @@ def read_osm(path: str | Path) -> OsmData:
                     points.append(rec)
             elif obj.is_way():
                 stats["ways"] += 1
+                if obj.timestamp is not None and obj.timestamp.year > 1970:
+                    newest = max(newest, obj.timestamp.date().isoformat())
                 tags = obj.tags
                 if not any(k in tags for k in _LINEAR_KEYS):
                     continue
@@ -274,6 +280,7 @@ def read_osm(path: str | Path) -> OsmData:
         path=path,
         sha256=file_sha256(path),
         stats=stats,
+        newest=newest,
     )
 
 

@@ -1,0 +1,223 @@
+"""Put a study's results on maps and in the meeting report.
+
+Gathers what :mod:`sitefinder.maps` and :mod:`sitefinder.report` draw — isochrones of the
+top or selected plots (from the network), districts, the sensitive existing sites, the
+offline basemap from the local OSM extract and the list of data sources — so the CLI
+and notebooks produce the same maps with one call.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from sitefinder.api import Study
+from sitefinder.config import Scenario
+from sitefinder.maps import OSM_ATTRIBUTION, basemap_from_osm, write_map
+from sitefinder.network import isochrones, plot_access
+from sitefinder.report import write_report
+from sitefinder.select import SelectionResult
+
+ISOCHRONE_MINUTES = (5.0, 10.0, 15.0)
+SENSITIVE_LAYERS = ("existing_sites",)
+_ATTRIBUTIONS = {
+    "population": "© Statistisk sentralbyrå (SSB), befolkning på rutenett 250 m, CC BY 4.0",
+    "districts": "Bydeler: Oslo kommune / SSB",
+}
+
+
+def top_isochrones(
+    study: Study, ranked: gpd.GeoDataFrame, plot_ids: list[str]
+) -> gpd.GeoDataFrame:
+    """Walking isochrones (5/10/15 min) following the network, for the given plots."""
+    rows = ranked[ranked["plot_id"].isin(plot_ids)]
+    if rows.empty:
+        return gpd.GeoDataFrame({"plot_id": [], "minutes": []}, geometry=[], crs=study.crs)
+    settings = study.scenario.network
+    access = plot_access(study.network, rows.geometry, settings)
+    nodes, legs = access.primary(study.network)
+    speed = settings.walk_speed_kmh * 1000 / 60
+    return isochrones(
+        study.network, nodes, legs, rows["plot_id"].tolist(), ISOCHRONE_MINUTES, speed
+    )
+
+
+def map_layers(study: Study, public: bool) -> dict[str, gpd.GeoDataFrame]:
+    """Thematic layers for the map; the sensitive existing sites only when not public."""
+    layers = dict(study.layers.frames)
+    existing = study.existing_sites()
+    if existing is not None and not public:
+        layers["existing_sites"] = existing
+    return layers
+
+
+def data_sources(study: Study, language: str = "nb") -> list[dict[str, str]]:
+    """Data sources with dates and licences, for the report's method page."""
+
+    def modified(path: Path) -> str:
+        stamp = datetime.fromtimestamp(Path(path).stat().st_mtime, tz=UTC)
+        return stamp.date().isoformat()
+
+    nb = language == "nb"
+    sources = [
+        {
+            "name": f"OpenStreetMap ({study.osm_path.name})",
+            "date": study.osm_timestamp() or modified(study.osm_path),
+            "licence": "ODbL 1.0, " + OSM_ATTRIBUTION,
+        },
+        {
+            "name": ("Kandidattomter" if nb else "Candidate plots") + f" ({study.plots_path.name})",
+            "date": modified(study.plots_path),
+            "licence": "kommunens egne data" if nb else "the municipality's own data",
+        },
+    ]
+    measure = study.scenario.measure
+    if measure.population is not None:
+        sources.append(
+            {"name": f"SSB ({Path(measure.population.raster).name})", "date": "2023",
+             "licence": _ATTRIBUTIONS["population"]}
+        )
+    if measure.noise is not None:
+        if measure.noise.raster is None:
+            name = "Støyanslag fra OSM (ikke offisielt støykart)" if nb else \
+                "Noise estimate from OSM (not an official noise map)"
+            sources.append({"name": name, "date": "", "licence": OSM_ATTRIBUTION})
+        else:
+            sources.append({"name": Path(measure.noise.raster).name,
+                            "date": modified(measure.noise.raster), "licence": ""})
+    if study.scenario.districts is not None:
+        sources.append({"name": Path(study.scenario.districts.file).name,
+                        "date": modified(study.scenario.districts.file),
+                        "licence": _ATTRIBUTIONS["districts"]})
+    return sources
+
+
+def attributions(study: Study) -> list[str]:
+    """Attribution lines for the data shown on the map."""
+    lines = [OSM_ATTRIBUTION]
+    if study.scenario.measure.population is not None:
+        lines.append(_ATTRIBUTIONS["population"])
+    if study.scenario.districts is not None:
+        lines.append(_ATTRIBUTIONS["districts"])
+    return lines
+
+
+def _selection_frame(selection: SelectionResult | None) -> gpd.GeoDataFrame | None:
+    if selection is None:
+        return None
+    chosen = selection.chosen
+    return gpd.GeoDataFrame(
+        chosen[["plot_id", "units"]].reset_index(drop=True),
+        geometry=chosen.geometry.reset_index(drop=True),
+        crs=chosen.crs,
+    )
+
+
+def _districts_for_map(study: Study) -> gpd.GeoDataFrame | None:
+    districts = study.districts()
+    if districts is None:
+        return None
+    name = study.scenario.districts.name_column
+    return gpd.GeoDataFrame({"name": districts[name].astype(str)}, geometry=districts.geometry)
+
+
+def focus_plots(ranked: gpd.GeoDataFrame, selection: SelectionResult | None, top_n: int) -> list[str]:
+    """Plots that get isochrones: the selected sites, else the top ``top_n`` ranked."""
+    if selection is not None and len(selection.chosen):
+        return selection.chosen["plot_id"].tolist()
+    return ranked.loc[ranked["status"] == "ok", "plot_id"].head(top_n).tolist()
+
+
+def write_maps(
+    study: Study,
+    ranked: gpd.GeoDataFrame,
+    out_dir: str | Path,
+    *,
+    scenario: Scenario | None = None,
+    selection: SelectionResult | None = None,
+    offline: bool = False,
+    public: bool = False,
+    top_n: int = 10,
+    both: bool = True,
+) -> dict[str, Path]:
+    """Write ``map.html`` (online tiles, or offline with ``offline=True``) and, with
+    ``both``, ``map_offline.html`` — a self-contained file with a basemap drawn from the
+    local OSM extract that opens with no network at all.
+    """
+    scenario = scenario or study.scenario
+    out_dir = Path(out_dir)
+    iso = top_isochrones(study, ranked, focus_plots(ranked, selection, top_n))
+    common = dict(
+        layers=map_layers(study, public),
+        sensitive=SENSITIVE_LAYERS,
+        isochrones=iso,
+        selection=_selection_frame(selection),
+        districts=_districts_for_map(study),
+        language=scenario.language,
+        public=public,
+        attribution=attributions(study),
+        top_n=top_n,
+        scenario=scenario,
+    )
+    written: dict[str, Path] = {}
+    basemap = None
+    if offline or both:
+        bounds = ranked.to_crs(4326).total_bounds + np.array([-0.005, -0.003, 0.005, 0.003])
+        basemap = basemap_from_osm(study.osm, bbox=tuple(bounds))
+    if offline:
+        written["map"] = write_map(ranked, out_dir / "map.html", offline=True, basemap=basemap,
+                                   **common)
+    else:
+        written["map"] = write_map(ranked, out_dir / "map.html", **common)
+        if both:
+            written["map_offline"] = write_map(
+                ranked, out_dir / "map_offline.html", offline=True, basemap=basemap, **common
+            )
+    return written
+
+
+def write_meeting_report(
+    study: Study,
+    ranked: gpd.GeoDataFrame,
+    out_dir: str | Path,
+    *,
+    scenario: Scenario | None = None,
+    selection: SelectionResult | None = None,
+    public: bool = False,
+    top_n: int = 5,
+) -> dict[str, Path]:
+    """Write ``report.html`` and ``report.pdf`` for a council meeting."""
+    scenario = scenario or study.scenario
+    focus = focus_plots(ranked, selection, top_n)
+    html, pdf = write_report(
+        ranked,
+        out_dir,
+        top_n=top_n,
+        layers=map_layers(study, public),
+        sensitive=SENSITIVE_LAYERS,
+        isochrones=top_isochrones(study, ranked, focus),
+        selection=_selection_frame(selection),
+        sources=data_sources(study, scenario.language),
+        language=scenario.language,
+        public=public,
+        scenario=scenario,
+    )
+    return {"report_html": html, "report_pdf": pdf}
+
+
+def per_district_counts(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Candidates, ranked plots and selected sites per district."""
+    if "district" not in ranked.columns:
+        return pd.DataFrame()
+    frame = ranked.assign(
+        district=ranked["district"].fillna("(utenfor)"),
+        ranked=ranked["status"] == "ok",
+        selected=ranked.get("selected", False),
+    )
+    return frame.groupby("district").agg(
+        candidates=("plot_id", "size"), ranked=("ranked", "sum"), selected=("selected", "sum")
+    )
