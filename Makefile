@@ -20,6 +20,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/sitefinder run
+	$(BIN)/sitefinder select --units 12
+	$(BIN)/sitefinder report --units 12
 
 test: $(STAMP)
 	SITEFINDER_QUIET=1 $(BIN)/python -m pytest

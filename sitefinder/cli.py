@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sitefinder import __version__
-from sitefinder.errors import SitefinderError
+from sitefinder.errors import InputError, SitefinderError
 from sitefinder.progress import set_progress
 
 EXIT_BAD_INPUT = 2
@@ -48,7 +48,22 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="measure again even if a cached table exists"
     )
+    parser.add_argument(
+        "--offline", action="store_true",
+        help="make map.html self-contained: no CDN, no tile server, basemap from the OSM "
+        "extract (map_offline.html is always written as well)",
+    )
+    parser.add_argument(
+        "--public", action="store_true",
+        help="public mode: sensitive layers (existing sites) never appear in any output",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_request(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--units", type=int, help="deliver exactly this many units")
+    group.add_argument("--sites", type=int, help="choose exactly this many sites")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,18 +78,49 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run_parser = sub.add_parser(
         "run",
-        help="rank the plots and write ranked.csv, ranked.gpkg, map.html, manifest.json",
+        help="rank the plots; write ranked.csv, ranked.gpkg, map.html, map_offline.html, "
+        "manifest.json",
         description="Rank the candidate plots. With no options, runs on the bundled Oslo "
         "demo data and writes to output/.",
     )
     _add_common(run_parser)
+    select_parser = sub.add_parser(
+        "select",
+        help="choose a set of sites under the clustering limits; writes selected.csv and "
+        "selected.gpkg and draws them on the maps",
+        description="Rank the plots, then choose the sites that deliver exactly the requested "
+        "number of units (or sites) with the best total score, under the scenario's limits "
+        "(units per site, spacing, sites per district, concentration). Solved exactly as a "
+        "mixed-integer programme.",
+    )
+    _add_common(select_parser)
+    _add_request(select_parser)
+    report_parser = sub.add_parser(
+        "report",
+        help="write the printable report (report.html, report.pdf) as well as the maps",
+        description="Write the meeting report: overview map, ranked table, one page per top "
+        "candidate (or selected site, with --units/--sites) and a method page.",
+    )
+    _add_common(report_parser)
+    _add_request(report_parser)
+    report_parser.add_argument(
+        "--top", type=int, default=5, help="candidates given a page each (default: %(default)s)"
+    )
     return parser
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``sitefinder run``."""
+    """``sitefinder run``, ``select`` and ``report``: one pipeline, different outputs."""
     from sitefinder.api import run
 
+    units = getattr(args, "units", None)
+    sites = getattr(args, "sites", None)
+    if args.command == "select" and units is None and sites is None:
+        raise InputError(
+            "nothing to select",
+            where="sitefinder select",
+            hint="Ask for a number of units (--units 12) or of sites (--sites 3)",
+        )
     result = run(
         plots=args.plots,
         osm=args.osm,
@@ -84,20 +130,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         cache_dir=None if args.no_cache else ".cache/sitefinder",
         plots_crs=args.plots_crs,
         id_column=args.id_column,
+        units=units,
+        sites=sites,
+        offline=args.offline,
+        public=args.public,
+        report=args.command == "report",
+        top_n=getattr(args, "top", 5),
     )
+    _print_summary(result)
+    return 0
+
+
+def _print_summary(result) -> None:
     ranked = result.ranked
     counts = ranked["status"].value_counts()
-    print(f"Ranked {counts.get('ok', 0)} of {len(ranked)} plots ({args.plots}).")
+    print(f"Ranked {counts.get('ok', 0)} of {len(ranked)} plots ({result.study.plots_path}).")
     for status, n in counts.items():
         if status != "ok":
             print(f"  {n} {status} (see status_reason_en in ranked.csv)")
     top = ranked[ranked["status"] == "ok"].head(5)
     for _, row in top.iterrows():
         print(f"  #{int(row['rank'])} {row['plot_id']} {row.get('name', '')}: {row['score']:.1f}")
+    selection = result.selection
+    if selection is not None:
+        gap = "" if selection.optimal else f", gap to bound {selection.gap:.1%}"
+        print(
+            f"Selected {len(selection.chosen)} sites, {selection.total_units} units "
+            f"({selection.method}, {selection.status}{gap}):"
+        )
+        for _, row in selection.chosen.iterrows():
+            district = f", {row['district']}" if isinstance(row.get("district"), str) else ""
+            print(f"  {row['plot_id']}: {row['units']} units, score {row['score']:.1f}{district}")
     print("Wrote " + ", ".join(str(p) for p in result.outputs.values()))
     timings = result.study.timings
     print("Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,11 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if getattr(args, "quiet", False):
+    if args.quiet:
         set_progress(False)
-    commands = {"run": cmd_run}
     try:
-        return commands[args.command](args)
+        return cmd_run(args)
     except SitefinderError as exc:
         print(f"sitefinder: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -24,6 +24,7 @@ from sitefinder.select import SelectionResult
 
 ISOCHRONE_MINUTES = (5.0, 10.0, 15.0)
 SENSITIVE_LAYERS = ("existing_sites",)
+REPORT_LAYERS = ("transit", "grocery", "health", "industrial", "existing_sites")
 _ATTRIBUTIONS = {
     "population": "© Statistisk sentralbyrå (SSB), befolkning på rutenett 250 m, CC BY 4.0",
     "districts": "Bydeler: Oslo kommune / SSB",
@@ -193,11 +194,17 @@ def write_meeting_report(
     """Write ``report.html`` and ``report.pdf`` for a council meeting."""
     scenario = scenario or study.scenario
     focus = focus_plots(ranked, selection, top_n)
+    # Printed maps show what a reader can check on paper; thousands of dwellings and
+    # residential polygons would only grey the page (and take a minute to hatch).
+    layers = {
+        name: frame for name, frame in map_layers(study, public).items()
+        if name in REPORT_LAYERS
+    }
     html, pdf = write_report(
         ranked,
         out_dir,
         top_n=top_n,
-        layers=map_layers(study, public),
+        layers=layers,
         sensitive=SENSITIVE_LAYERS,
         isochrones=top_isochrones(study, ranked, focus),
         selection=_selection_frame(selection),

@@ -25,19 +25,15 @@ from typing import Any
 
 import geopandas as gpd
 import jinja2
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")  # no display: reports are written from the CLI and in CI
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from sitefinder.errors import InputError  # noqa: E402
-from sitefinder.maps import (  # noqa: E402
+from sitefinder.errors import InputError
+from sitefinder.maps import (
     OSM_ATTRIBUTION,
     PALETTE,
     STATUS_LABELS,
@@ -149,6 +145,15 @@ TEXT: dict[str, dict[str, str]] = {
 _TABLE_ROWS_PER_PAGE = 30
 
 
+def _subplots(figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    """Make a figure with one axes, without pyplot.
+
+    No GUI backend is touched, so a notebook user's backend stays as it was.
+    """
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
+
+
 def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(str(text), width)) if text else ""
 
@@ -212,7 +217,7 @@ def _draw_layers(ax: Any, layers: Mapping[str, gpd.GeoDataFrame], crs: Any,
         if "Point" in geom_type:
             g.plot(ax=ax, marker=marker, color="white", edgecolor="black", markersize=18,
                    linewidth=0.7, zorder=4)
-            handles.append(plt.Line2D([], [], marker=marker, color="black", mfc="white",
+            handles.append(Line2D([], [], marker=marker, color="black", mfc="white",
                                       ls="", label=name.replace("_", " ")))
         else:
             g.plot(ax=ax, facecolor="none", edgecolor="black", hatch="...", linewidth=0.6,
@@ -263,7 +268,6 @@ def _criteria_chart(ax: Any, row: pd.Series, criteria: Sequence[Criterion], lang
 def _fig_png(fig: Figure, dpi: int = 110) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -452,7 +456,7 @@ def write_report(
 
     with PdfPages(pdf_path, metadata={"Title": title, "Creator": "sitefinder"}) as pdf:
         # 1. Overview.
-        fig = plt.figure(figsize=A4)
+        fig = Figure(figsize=A4)
         fig.text(0.06, 0.95, title, fontsize=16, fontweight="bold")
         fig.text(0.06, 0.925, t["subtitle"], fontsize=10)
         if public:
@@ -472,7 +476,7 @@ def write_report(
         chunks = [lines[i:i + _TABLE_ROWS_PER_PAGE]
                   for i in range(0, max(len(lines), 1), _TABLE_ROWS_PER_PAGE)] or [[]]
         for chunk in chunks:
-            fig = plt.figure(figsize=A4)
+            fig = Figure(figsize=A4)
             tops = [r for k, r in chunk if k == "top"]
             nrs = [r for k, r in chunk if k == "nr"]
             if tops or not nrs:
@@ -491,7 +495,6 @@ def write_report(
                 tab.set_fontsize(7)
                 tab.scale(1, 1.25)
             pdf.savefig(fig)
-            plt.close(fig)
 
         # 3. One page per candidate.
         iso = isochrones.to_crs(crs) if isochrones is not None and isochrones.crs else isochrones
@@ -499,7 +502,7 @@ def write_report(
         for _, row in top.iterrows():
             pid = row.get("plot_id")
             name = _text(row.get("name")) or _text(pid)
-            fig = plt.figure(figsize=A4)
+            fig = Figure(figsize=A4)
             fig.text(0.06, 0.95, t["candidate"].format(rank=int(row["rank"]), name=_clip(name, 60)),
                      fontsize=14, fontweight="bold")
             fig.text(0.06, 0.925, f"{t['id']}: {_text(pid)} · {t['owner']}: "
@@ -518,7 +521,7 @@ def write_report(
                     gpd.GeoSeries([ir.geometry], crs=crs).plot(
                         ax=ax, facecolor="#000000", alpha=0.06, edgecolor="black",
                         linestyle=_ISO_STYLES.get(mins, "-."), linewidth=1)
-                    handles.append(plt.Line2D([], [], color="black",
+                    handles.append(Line2D([], [], color="black",
                                               ls=_ISO_STYLES.get(mins, "-."),
                                               label=t["walk"].format(m=mins)))
                 if not mine.empty:
@@ -549,10 +552,9 @@ def write_report(
             fig.text(0.06, 0.13, t["explanation"], fontsize=10, fontweight="bold")
             fig.text(0.06, 0.125, _wrap(expl, 100), fontsize=8, va="top")
             pdf.savefig(fig)
-            plt.close(fig)
 
             # Standalone figures for the HTML version.
-            fm, axm = plt.subplots(figsize=(6, 4.5))
+            fm, axm = _subplots(figsize=(6, 4.5))
             _draw_layers(axm, shown_layers, crs, bounds)
             if iso is not None and not iso.empty and "plot_id" in iso.columns:
                 for _, ir in iso[iso["plot_id"] == pid].iterrows():
@@ -570,7 +572,7 @@ def write_report(
             axm.set_ylim(bounds[1], bounds[3])
             _finish_map(axm, attribution)
             axm.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.9)
-            fc, axc = plt.subplots(figsize=(6, 3))
+            fc, axc = _subplots(figsize=(6, 3))
             _criteria_chart(axc, row, criteria, language, hidden)
             measured = []
             for c in criteria:
@@ -587,7 +589,7 @@ def write_report(
             })
 
         # 4. Method.
-        fig = plt.figure(figsize=A4)
+        fig = Figure(figsize=A4)
         _table_page(fig, t["method"], [t["criterion"], t["ideal"], t["unacceptable"],
                                        t["weight"]], crit_rows, [0.4, 0.2, 0.2, 0.1])
         fig.text(0.06, 0.48, _wrap(t["method_text"], 105), fontsize=8, va="top")
@@ -597,7 +599,6 @@ def write_report(
         fig.text(0.06, 0.345, "\n".join(_clip(x, 110) for x in src_lines), fontsize=8,
                  va="top")
         pdf.savefig(fig)
-        plt.close(fig)
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_TEMPLATES),
