@@ -236,11 +236,14 @@ class Study:
             ceiling = self.scenario.capacity.model_copy(
                 update={"max_units_per_site": HARD_MAX_UNITS_PER_SITE, "min_units_per_site": 1}
             )
-            usable = plots["status"] == "ok"
+            # Points (e.g. CSV with lat/lon) have no outline to lay units out on: unknown.
+            usable = (plots["status"] == "ok") & plots.geometry.geom_type.isin(
+                ["Polygon", "MultiPolygon"]
+            )
             layout = plan_units(plots.loc[usable], ceiling)
             capacity = pd.DataFrame(
                 {
-                    "capacity_max_units": layout["capacity_units"].reindex(plots.index).fillna(0),
+                    "capacity_max_units": layout["capacity_units"].reindex(plots.index),
                     "layout": layout["layout"].reindex(plots.index),
                 }
             )

@@ -442,24 +442,40 @@ def cap_units(
     Returns
     -------
     DataFrame
-        ``capacity_units``, ``layout``, ``capacity_status`` (``ok`` or ``too_small``),
+        ``capacity_units`` (null where unknown), ``layout``, ``capacity_status`` (``ok``,
+        ``too_small`` or ``unknown`` — a plot given as a point has no layout),
         ``capacity_reason_nb``, ``capacity_reason_en``; aligned with ``max_units``.
     """
+    unknown = max_units.isna().to_numpy()
     units = np.minimum(max_units.fillna(0).astype("int64"), settings.max_units_per_site)
     capped = [
         shapely.MultiPolygon(list(shapely.get_parts(layout)[:n])) if n and layout is not None
         else shapely.MultiPolygon()
         for layout, n in zip(layouts, units, strict=True)
     ]
-    small = units < settings.min_units_per_site
-    reasons = [_reasons_too_small(int(n), settings) if s else ("", "") for n, s in zip(units, small, strict=True)]
+    small = (units < settings.min_units_per_site).to_numpy() & ~unknown
+    reasons = [
+        _reasons_too_small(int(n), settings) if s
+        else _REASONS_UNKNOWN if u else ("", "")
+        for n, s, u in zip(units, small, unknown, strict=True)
+    ]
+    status = np.where(small, STATUS_TOO_SMALL, np.where(unknown, STATUS_UNKNOWN, STATUS_OK))
     return pd.DataFrame(
         {
-            "capacity_units": units,
+            "capacity_units": pd.Series(units, index=max_units.index, dtype="Int64").mask(
+                unknown
+            ),
             "layout": pd.Series(capped, index=max_units.index, dtype=object),
-            "capacity_status": np.where(small, STATUS_TOO_SMALL, STATUS_OK),
+            "capacity_status": status,
             "capacity_reason_nb": [r[0] for r in reasons],
             "capacity_reason_en": [r[1] for r in reasons],
         },
         index=max_units.index,
     )
+
+
+STATUS_UNKNOWN = "unknown"
+_REASONS_UNKNOWN = (
+    "tomten er gitt som punkt: antall enheter er ukjent",
+    "the plot is given as a point: the number of units is unknown",
+)
