@@ -259,14 +259,19 @@ class Study:
                     pickle.dump((self._metrics, self._empty), f)
         return self._metrics
 
-    def score(self, scenario: Scenario | str | Path | None = None) -> gpd.GeoDataFrame:
+    def score(
+        self, scenario: Scenario | str | Path | None = None, *, explain: bool = True
+    ) -> gpd.GeoDataFrame:
         """Score and rank the plots under ``scenario`` (default: the study's) — no network work.
 
         Parameters
         ----------
         scenario : Scenario or str or Path, optional
             Must share the study's measurement settings (layers, network, counts, CRS);
-            only criteria, weights, thresholds and exclusions may differ.
+            only criteria, weights, thresholds, exclusions and units per site may differ.
+        explain : bool
+            Add the plain-language explanations (``explanation_nb/en``); leave them out
+            for fast what-if loops.
 
         Returns
         -------
@@ -287,7 +292,7 @@ class Study:
             empty = self.empty_layers
             base = self.plots.drop(columns=_STATUS_COLUMNS)
             table = pd.concat([base[["plot_id"]], metrics], axis=1)
-            scored = score_metrics(table, scenario, empty)
+            scored = score_metrics(table, scenario, empty, explain=explain)
             ranked = base.join(scored.drop(columns=["plot_id"]))
             ranked = gpd.GeoDataFrame(ranked, geometry="geometry", crs=self.crs)
             districts = self.districts()

@@ -447,18 +447,26 @@ def cap_units(
         ``capacity_reason_nb``, ``capacity_reason_en``; aligned with ``max_units``.
     """
     unknown = max_units.isna().to_numpy()
-    units = np.minimum(max_units.fillna(0).astype("int64"), settings.max_units_per_site)
-    capped = [
-        shapely.MultiPolygon(list(shapely.get_parts(layout)[:n])) if n and layout is not None
-        else shapely.MultiPolygon()
-        for layout, n in zip(layouts, units, strict=True)
-    ]
-    small = (units < settings.min_units_per_site).to_numpy() & ~unknown
-    reasons = [
-        _reasons_too_small(int(n), settings) if s
-        else _REASONS_UNKNOWN if u else ("", "")
-        for n, s, u in zip(units, small, unknown, strict=True)
-    ]
+    measured = max_units.fillna(0).astype("int64").to_numpy()
+    units = np.minimum(measured, settings.max_units_per_site)
+    # Only layouts with more units than the scenario allows change; cut those (vectorised:
+    # explode once, keep each plot's first n units, which were placed first).
+    capped = np.asarray(layouts.to_numpy(), dtype=object).copy()
+    cut = np.flatnonzero(units < measured)
+    if len(cut):
+        parts, owner = shapely.get_parts(capped[cut], return_index=True)
+        first = np.searchsorted(owner, np.arange(len(cut)))
+        keep = (np.arange(len(owner)) - first[owner]) < units[cut][owner]
+        capped[cut] = shapely.multipolygons(parts[keep], indices=owner[keep])
+    small = (units < settings.min_units_per_site) & ~unknown
+    # Reasons depend only on the unit count: format each distinct text once.
+    texts = {int(n): _reasons_too_small(int(n), settings) for n in np.unique(units[small])}
+    reason_nb = np.full(len(units), "", dtype=object)
+    reason_en = np.full(len(units), "", dtype=object)
+    for n, (nb, en) in texts.items():
+        hit = small & (units == n)
+        reason_nb[hit], reason_en[hit] = nb, en
+    reason_nb[unknown], reason_en[unknown] = _REASONS_UNKNOWN
     status = np.where(small, STATUS_TOO_SMALL, np.where(unknown, STATUS_UNKNOWN, STATUS_OK))
     return pd.DataFrame(
         {
@@ -467,8 +475,8 @@ def cap_units(
             ),
             "layout": pd.Series(capped, index=max_units.index, dtype=object),
             "capacity_status": status,
-            "capacity_reason_nb": [r[0] for r in reasons],
-            "capacity_reason_en": [r[1] for r in reasons],
+            "capacity_reason_nb": reason_nb,
+            "capacity_reason_en": reason_en,
         },
         index=max_units.index,
     )

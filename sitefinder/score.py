@@ -100,6 +100,8 @@ def score_metrics(
     metrics: pd.DataFrame,
     scenario: Scenario,
     empty_layers: set[str] | frozenset[str] = frozenset(),
+    *,
+    explain: bool = True,
 ) -> pd.DataFrame:
     """Score, rank and explain every plot.
 
@@ -111,6 +113,9 @@ def score_metrics(
     empty_layers : set of str
         Categories with no features at all: their criteria are left out of the score
         (weight 0) instead of pulling every plot down, and the explanation says so.
+    explain : bool
+        Write the plain-language explanations. Formatting a sentence per plot costs far
+        more than the scoring itself; a sensitivity loop can leave it out.
 
     Returns
     -------
@@ -155,8 +160,9 @@ def score_metrics(
     scored = np.isin(status, [STATUS_OK, STATUS_EXCLUDED, STATUS_TOO_SMALL])
     out["score"] = np.where(scored, score, np.nan)
     out["rank"] = rank_scores(out["score"], out["plot_id"], status == STATUS_OK)
-    out["explanation_nb"] = explain(out, scenario, "nb", dropped)
-    out["explanation_en"] = explain(out, scenario, "en", dropped)
+    if explain:
+        out["explanation_nb"] = explain_plots(out, scenario, "nb", dropped)
+        out["explanation_en"] = explain_plots(out, scenario, "en", dropped)
     return out
 
 
@@ -235,7 +241,7 @@ def _grade(value: float, words: dict[str, str]) -> str:
     return words["good"] if value >= 0.75 else words["fair"] if value >= 0.35 else words["poor"]
 
 
-def explain(
+def explain_plots(
     scored: pd.DataFrame, scenario: Scenario, language: str, dropped: list[str]
 ) -> pd.Series:
     """One plain-language sentence per plot, listing every criterion's raw value.
