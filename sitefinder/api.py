@@ -20,11 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 from pyproj import CRS
 
 from sitefinder import __version__
-from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, plan_units
+from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, layouts_by_units, plan_units
 from sitefinder.config import NETWORK_CATEGORIES, Scenario, default_scenario, load_scenario
 from sitefinder.errors import InputError
 from sitefinder.layers import (
@@ -103,6 +104,7 @@ class Study:
         self._empty: set[str] = set()
         self._districts: gpd.GeoDataFrame | None = None
         self._existing: gpd.GeoDataFrame | None = None
+        self._layouts: np.ndarray | None = None
 
     @contextmanager
     def _timed(self, step: str) -> Iterator[None]:
@@ -215,7 +217,7 @@ class Study:
         cache_file = self.cache_dir / f"metrics-{key}.pkl" if key and self.cache_dir else None
         if cache_file is not None and cache_file.exists():
             with self._timed("load cached metrics"), open(cache_file, "rb") as f:
-                self._metrics, self._empty = pickle.load(f)
+                self._metrics, self._empty, self._layouts = pickle.load(f)
             self.cache_hit = True
             return self._metrics
         bar = step_bar(4, "measuring")
@@ -242,11 +244,18 @@ class Study:
             )
             layout = plan_units(plots.loc[usable], ceiling)
             capacity = pd.DataFrame(
-                {
-                    "capacity_max_units": layout["capacity_units"].reindex(plots.index),
-                    "layout": layout["layout"].reindex(plots.index),
-                }
+                {"capacity_max_units": layout["capacity_units"].reindex(plots.index)}
             )
+            self._layouts = layouts_by_units(layout["layout"].reindex(plots.index))
+        with self._timed("districts"):
+            districts = self.districts()
+            if districts is not None:
+                # By the plot's own point, not its layout: a district is a fact of the plot.
+                capacity["district"] = assign_districts(
+                    self.plots.set_geometry(self.plots.representative_point()),
+                    districts,
+                    self.scenario.districts.name_column,
+                )
         self._metrics = pd.concat([metrics, rasters, capacity], axis=1)
         self._empty = {c for c in NETWORK_CATEGORIES if len(layers[c]) == 0}
         bar.update()
@@ -256,7 +265,7 @@ class Study:
             if key:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
                 with open(self.cache_dir / f"metrics-{key}.pkl", "wb") as f:
-                    pickle.dump((self._metrics, self._empty), f)
+                    pickle.dump((self._metrics, self._empty, self._layouts), f)
         return self._metrics
 
     def score(
@@ -295,11 +304,8 @@ class Study:
             scored = score_metrics(table, scenario, empty, explain=explain)
             ranked = base.join(scored.drop(columns=["plot_id"]))
             ranked = gpd.GeoDataFrame(ranked, geometry="geometry", crs=self.crs)
-            districts = self.districts()
-            if districts is not None:
-                ranked["district"] = assign_districts(
-                    ranked, districts, self.scenario.districts.name_column
-                )
+            units = ranked["capacity_units"].fillna(0).to_numpy(dtype=np.int64)
+            ranked["layout"] = self._layouts[np.arange(len(ranked)), units]
             return order_ranked(ranked)
 
 

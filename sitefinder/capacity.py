@@ -420,44 +420,62 @@ def plan_units(plots: gpd.GeoDataFrame, settings: CapacitySettings) -> pd.DataFr
     )
 
 
-def cap_units(
-    max_units: pd.Series, layouts: pd.Series, settings: CapacitySettings
-) -> pd.DataFrame:
-    """Apply a scenario's units-per-site limits to layouts measured up to the hard ceiling.
+def layouts_by_units(layouts: pd.Series) -> np.ndarray:
+    """Every plot's layout cut to 0, 1, …, 6 units, computed once per study.
 
-    The layout is measured once with ``max_units_per_site = 6`` (the hard ceiling) and
-    cached; a scenario's own limits are applied here without laying out again. Keeping the
-    first ``n`` units of a valid layout keeps it valid: units stay inside the setback line,
-    apart from each other, and leave more room for the per-unit extras.
+    The layout is measured once at the hard ceiling (6 units) and cached; a scenario's own
+    ``max_units_per_site`` then picks a column of this table instead of laying out again.
+    Keeping the first ``n`` units of a valid layout keeps it valid: units stay inside the
+    setback line, apart from each other, and leave more room for the per-unit extras.
+
+    Parameters
+    ----------
+    layouts : Series of geometry
+        Layouts at the hard ceiling (MultiPolygon, units in placement order; None allowed).
+
+    Returns
+    -------
+    ndarray of object, shape (n, HARD_MAX_UNITS_PER_SITE + 1)
+        Column ``k`` holds the first ``k`` units of each layout (empty where fewer exist,
+        so column ``k`` is only used for plots with at least ``k`` units).
+    """
+    geoms = np.asarray(layouts.to_numpy(), dtype=object)
+    geoms = np.where(pd.isna(geoms), None, geoms)
+    table = np.full((len(geoms), HARD_MAX_UNITS_PER_SITE + 1), shapely.MultiPolygon(), dtype=object)
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    if not len(parts):
+        return table
+    first = np.searchsorted(owner, np.arange(len(geoms)))
+    ordinal = np.arange(len(owner)) - first[owner]
+    for k in range(1, HARD_MAX_UNITS_PER_SITE + 1):
+        keep = ordinal < k
+        owners, dense = np.unique(owner[keep], return_inverse=True)
+        table[owners, k] = shapely.multipolygons(parts[keep], indices=dense)
+    return table
+
+
+def cap_units(max_units: pd.Series, settings: CapacitySettings) -> pd.DataFrame:
+    """Apply a scenario's units-per-site limits to the capacity measured at the ceiling.
 
     Parameters
     ----------
     max_units : Series of int
-        Units placed at the hard ceiling (``capacity_units`` of :func:`plan_units`).
-    layouts : Series of geometry
-        The matching layouts (MultiPolygon, units in placement order).
+        Units placed at the hard ceiling (``capacity_units`` of :func:`plan_units`);
+        null for plots given as points (no outline to lay units out on).
     settings : CapacitySettings
         Supplies ``min_units_per_site`` and ``max_units_per_site``.
 
     Returns
     -------
     DataFrame
-        ``capacity_units`` (null where unknown), ``layout``, ``capacity_status`` (``ok``,
-        ``too_small`` or ``unknown`` — a plot given as a point has no layout),
-        ``capacity_reason_nb``, ``capacity_reason_en``; aligned with ``max_units``.
+        ``capacity_units`` (null where unknown), ``capacity_status`` (``ok``,
+        ``too_small`` or ``unknown``), ``capacity_reason_nb``, ``capacity_reason_en``;
+        aligned with ``max_units``. The matching layout is column ``capacity_units`` of
+        :func:`layouts_by_units`.
     """
     unknown = max_units.isna().to_numpy()
     measured = max_units.fillna(0).astype("int64").to_numpy()
     units = np.minimum(measured, settings.max_units_per_site)
-    # Only layouts with more units than the scenario allows change; cut those (vectorised:
-    # explode once, keep each plot's first n units, which were placed first).
-    capped = np.asarray(layouts.to_numpy(), dtype=object).copy()
-    cut = np.flatnonzero(units < measured)
-    if len(cut):
-        parts, owner = shapely.get_parts(capped[cut], return_index=True)
-        first = np.searchsorted(owner, np.arange(len(cut)))
-        keep = (np.arange(len(owner)) - first[owner]) < units[cut][owner]
-        capped[cut] = shapely.multipolygons(parts[keep], indices=owner[keep])
     small = (units < settings.min_units_per_site) & ~unknown
     # Reasons depend only on the unit count: format each distinct text once.
     texts = {int(n): _reasons_too_small(int(n), settings) for n in np.unique(units[small])}
@@ -473,7 +491,6 @@ def cap_units(
             "capacity_units": pd.Series(units, index=max_units.index, dtype="Int64").mask(
                 unknown
             ),
-            "layout": pd.Series(capped, index=max_units.index, dtype=object),
             "capacity_status": status,
             "capacity_reason_nb": reason_nb,
             "capacity_reason_en": reason_en,

@@ -338,7 +338,9 @@ class Scenario(_Strict):
 
     def measurement_key(self) -> str:
         """Hash of the settings that change the metrics table (not the scoring ones)."""
-        part = self.model_dump(mode="json", include={"crs", "layers", "network", "measure"})
+        part = self.model_dump(
+            mode="json", include={"crs", "layers", "network", "measure", "districts"}
+        )
         # The unit layout is measured up to the hard ceiling; min/max per site are scoring.
         part["capacity"] = self.capacity.model_dump(
             mode="json", exclude={"min_units_per_site", "max_units_per_site"}

@@ -150,8 +150,8 @@ def score_metrics(
                 f"unacceptable on criterion '{c.label_en}'",
             )
     if "capacity_max_units" in out.columns:
-        capacity = cap_units(out["capacity_max_units"], out["layout"], scenario.capacity)
-        out = out.drop(columns=["capacity_max_units", "layout"]).join(capacity)
+        capacity = cap_units(out["capacity_max_units"], scenario.capacity)
+        out = out.drop(columns=["capacity_max_units"]).join(capacity)
         small = (status == STATUS_OK) & (capacity["capacity_status"] == STATUS_TOO_SMALL).to_numpy()
         status[small] = STATUS_TOO_SMALL
         reason_nb[small] = capacity["capacity_reason_nb"].to_numpy()[small]

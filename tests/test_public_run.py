@@ -1,0 +1,79 @@
+"""Public mode end to end: no trace of a sensitive existing site in any output file."""
+
+from __future__ import annotations
+
+import re
+
+import geopandas as gpd
+import pypdf
+import pytest
+import shapely
+
+from sitefinder.api import run
+from sitefinder.config import Scenario
+
+from .conftest import DEMO_PLOTS, OSM_PBF
+
+SECRET_NAME = "Hemmelig småhus Tøyen"
+
+
+@pytest.fixture(scope="module")
+def existing_file(tmp_path_factory):
+    """Two made-up existing sites near demo plots (SENSITIVE in a real municipality)."""
+    plots = gpd.read_file(DEMO_PLOTS)
+    anchors = plots.geometry.iloc[[3, 30]].representative_point()
+    points = [shapely.Point(p.x + 60, p.y + 40) for p in anchors]
+    path = tmp_path_factory.mktemp("sensitive") / "eksisterende.gpkg"
+    gpd.GeoDataFrame(
+        {"name": [SECRET_NAME, "Hemmelig småhus 2"], "antall": [4, 3]},
+        geometry=points, crs=25832,
+    ).to_file(path)
+    return path, gpd.GeoSeries(points, crs=25832)
+
+
+def _coordinate_patterns(points: gpd.GeoSeries) -> list[str]:
+    pats = []
+    for p in list(points) + list(points.to_crs(4326)):
+        for decimals in (6, 5, 4, 3) if abs(p.x) < 180 else (1, 0):
+            pats.append(f"{p.x:.{decimals}f}")
+            pats.append(f"{p.y:.{decimals}f}")
+    return pats
+
+
+def _texts(out_dir):
+    for path in sorted(out_dir.iterdir()):
+        if path.suffix == ".pdf":
+            yield path, "\n".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
+        elif path.suffix == ".gpkg":
+            for layer in gpd.list_layers(path)["name"]:
+                frame = gpd.read_file(path, layer=layer)
+                yield path, frame.to_csv() + frame.geometry.to_wkt().str.cat(sep="\n")
+        else:
+            yield path, path.read_text(encoding="utf-8", errors="replace")
+
+
+def test_public_run_leaks_nothing_but_internal_run_uses_the_sites(tmp_path, existing_file, scenario):
+    path, points = existing_file
+    data = scenario.model_dump()
+    data["existing_sites"] = {"file": str(path), "units_column": "antall"}
+    with_existing = Scenario.model_validate(data)
+    common = dict(layers_dir=tmp_path / "layers", cache_dir=None, units=8, report=True)
+
+    internal = run(DEMO_PLOTS, OSM_PBF, with_existing, tmp_path / "internal", **common)
+    html = (tmp_path / "internal" / "map.html").read_text(encoding="utf-8")
+    assert SECRET_NAME in html  # the internal map shows the existing sites...
+    # ...and the selection keeps its distance from them (500 m by default).
+    chosen = internal.selection.chosen.geometry.centroid
+    assert chosen.distance(points.union_all()).min() >= 500 - 1e-6
+
+    public = run(DEMO_PLOTS, OSM_PBF, with_existing, tmp_path / "public", public=True, **common)
+    assert set(public.selection.chosen["plot_id"]) == set(internal.selection.chosen["plot_id"])
+    patterns = _coordinate_patterns(points)
+    checked = 0
+    for file, text in _texts(tmp_path / "public"):
+        checked += 1
+        assert SECRET_NAME not in text, file
+        assert "eksisterende.gpkg" not in text, file
+        for pat in patterns:
+            assert not re.search(rf"(?<![0-9]){re.escape(pat)}(?![0-9])", text), (file, pat)
+    assert checked >= 8
