@@ -100,8 +100,8 @@ def compare(
 def comparison_layer(study: Study, comparison: pd.DataFrame) -> gpd.GeoDataFrame:
     """Plot geometries with the comparison columns flattened, ready for a map.
 
-    Columns are named ``<what>__<scenario>`` (e.g. ``rank_change__transit x2``); use e.g.
-    ``layer.explore(column="rank_change__transit x2", cmap="RdBu")`` in a notebook.
+    Columns are named ``<what>__<scenario>`` (e.g. ``rank_change__transit x2``). Draw it
+    with folium (see notebook 02) or save it with ``layer.to_file("changes.gpkg")`` for QGIS.
     """
     flat = comparison.copy()
     flat.columns = [f"{a}__{b}" for a, b in flat.columns]

@@ -526,6 +526,7 @@ def run(
         timings=study.timings,
         outputs=list(outputs.values()),
         extra=extra,
+        public=public,
     )
     return RunResult(ranked, study, outputs, selection)
 

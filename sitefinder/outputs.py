@@ -101,9 +101,16 @@ def write_manifest(
     timings: dict[str, float],
     outputs: list[Path],
     extra: dict[str, Any] | None = None,
+    public: bool = False,
 ) -> Path:
-    """Write ``manifest.json``: inputs with SHA-256, scenario, versions, timings, outputs."""
+    """Write ``manifest.json``: inputs with SHA-256, scenario, versions, timings, outputs.
+
+    With ``public``, the sensitive existing-sites source is named only as omitted.
+    """
     path = Path(path)
+    scenario_dump = scenario.model_dump(mode="json")
+    if public and scenario_dump.get("existing_sites"):
+        scenario_dump["existing_sites"] = "(sensitive: omitted in public mode)"
     manifest = {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": {
@@ -111,7 +118,7 @@ def write_manifest(
             for role, p in inputs.items()
             if p is not None and Path(p).is_file()
         },
-        "scenario": scenario.model_dump(mode="json"),
+        "scenario": scenario_dump,
         "versions": package_versions(),
         "timings_s": timings,
         "outputs": [str(p) for p in outputs],

@@ -294,6 +294,15 @@ def departures_per_hour(
     end_s = _seconds_of(window[1])
     if end_s <= start_s:
         raise ValueError("window end must be after window start")
+    if isinstance(service_date, str):
+        try:
+            service_date = dt.date.fromisoformat(service_date)
+        except ValueError:
+            raise InputError(
+                f"service date '{service_date}' is not a date",
+                where="service_date",
+                hint="Write it as YYYY-MM-DD, e.g. 2016-03-15",
+            ) from None
     if service_date is None:
         service_date = busiest_weekday(feed)
     first, last = feed.date_range
