@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(BIN)/sitefinder report --units 12
 
 test: $(STAMP)
+	$(BIN)/ruff check sitefinder tests benchmarks scripts
 	SITEFINDER_QUIET=1 $(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -41,8 +41,8 @@ from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gp
 from sitefinder.progress import step_bar
 from sitefinder.raster_metrics import raster_metrics
 from sitefinder.score import score_metrics
-from sitefinder.sources.osm import OsmData, file_sha256, read_osm
 from sitefinder.select import assign_districts
+from sitefinder.sources.osm import OsmData, file_sha256, read_osm
 from sitefinder.sources.plots import local_crs, read_plots, to_local
 
 _STATUS_COLUMNS = ["status", "status_reason_nb", "status_reason_en"]
@@ -203,7 +203,11 @@ class Study:
                 return None
             sha = file_sha256(path)
             entry = book.get(name)
-            if spec.file is None and entry and entry["file_sha256"] == sha and entry["osm_sha256"] != osm_sha:
+            built_from_other_osm = (
+                spec.file is None and entry and entry["file_sha256"] == sha
+                and entry["osm_sha256"] != osm_sha
+            )
+            if built_from_other_osm:
                 return None  # an untouched layer built from another OSM file: rebuild first
             parts[f"layer:{name}"] = sha
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]

@@ -215,8 +215,10 @@ class LinearValue(_Strict):
 
 
 class WindowValue(_Strict):
-    """Window value function: 0 below ``unacceptable_below``, 1 between ``ideal_from`` and
-    ``ideal_to``, 0 above ``unacceptable_above``, linear in between.
+    """Window value function: ideal inside a band, unacceptable outside it.
+
+    0 below ``unacceptable_below``, 1 between ``ideal_from`` and ``ideal_to``, 0 above
+    ``unacceptable_above``, linear in between.
 
     Encodes "screened from neighbours, but not hidden away" (DOMAIN.md criterion 7).
     """

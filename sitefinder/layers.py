@@ -133,7 +133,8 @@ def empty_layer(name: str, crs: CRS) -> gpd.GeoDataFrame:
 
 
 def _spec_key(spec: LayerSpec) -> str:
-    return json.dumps(spec.model_dump(mode="json", exclude={"label_nb", "label_en"}), sort_keys=True)
+    rules = spec.model_dump(mode="json", exclude={"label_nb", "label_en"})
+    return json.dumps(rules, sort_keys=True)
 
 
 def read_layer_file_any(path: str | Path, what: str) -> gpd.GeoDataFrame:

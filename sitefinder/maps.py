@@ -182,6 +182,7 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "invalid_geometry": "Ugyldig geometri",
         "empty_geometry": "Mangler geometri",
         "outside_network": "Utenfor gangnettet",
+        "too_small": "For liten",
     },
     "en": {
         "ok": "Ranked",
@@ -189,6 +190,7 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "invalid_geometry": "Invalid geometry",
         "empty_geometry": "Missing geometry",
         "outside_network": "Outside the walking network",
+        "too_small": "Too small",
     },
 }
 

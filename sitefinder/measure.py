@@ -66,7 +66,9 @@ def network_metrics(
 
     out = pd.DataFrame(index=plots.index)
     out["access_leg_m"] = np.where(np.isfinite(nearest_leg), nearest_leg, np.nan)
-    reach = np.where(primary_node >= 0, "main", np.where(np.isfinite(nearest_leg), "island", "none"))
+    reach = np.where(
+        primary_node >= 0, "main", np.where(np.isfinite(nearest_leg), "island", "none")
+    )
     out["network_reach"] = np.where(usable, reach, "")
     for category in progress(NETWORK_CATEGORIES, "walking distances"):
         features = layers[category]
@@ -116,7 +118,8 @@ def buffer_metrics(plots: gpd.GeoDataFrame, layers: LayerSet) -> pd.DataFrame:
         ("industrial", "industrial_dist_m"),
     ):
         out[column] = nearest_distance(geoms, layers[layer].geometry.to_numpy(), usable)
-    out["inside_industrial"] = share_inside(geoms, layers["industrial"].geometry.to_numpy(), usable) >= 0.5
+    industrial = layers["industrial"].geometry.to_numpy()
+    out["inside_industrial"] = share_inside(geoms, industrial, usable) >= 0.5
     return out
 
 

@@ -24,7 +24,7 @@ from sitefinder.select import SelectionResult
 
 ISOCHRONE_MINUTES = (5.0, 10.0, 15.0)
 SENSITIVE_LAYERS = ("existing_sites",)
-REPORT_LAYERS = ("transit", "grocery", "health", "industrial", "existing_sites")
+REPORT_LAYERS = ("transit", "grocery", "health", "industrial")
 _ATTRIBUTIONS = {
     "population": "© Statistisk sentralbyrå (SSB), befolkning på rutenett 250 m, CC BY 4.0",
     "districts": "Bydeler: Oslo kommune / SSB",
@@ -47,9 +47,22 @@ def top_isochrones(
     )
 
 
+def _title(label: str) -> str:
+    return label[:1].upper() + label[1:]
+
+
 def map_layers(study: Study, public: bool) -> dict[str, gpd.GeoDataFrame]:
-    """Thematic layers for the map; the sensitive existing sites only when not public."""
-    layers = dict(study.layers.frames)
+    """Thematic layers for the map; the sensitive existing sites only when not public.
+
+    Keyed by the scenario's label in its language ("Holdeplass", "Dagligvarebutikk" …),
+    which is what the layer control shows.
+    """
+    nb = study.scenario.language == "nb"
+    layers = {}
+    for name, frame in study.layers.frames.items():
+        spec = study.scenario.layers[name]
+        label = spec.label_nb if nb else spec.label_en
+        layers[_title(label)] = frame
     existing = study.existing_sites()
     if existing is not None and not public:
         layers["existing_sites"] = existing
@@ -126,7 +139,9 @@ def _districts_for_map(study: Study) -> gpd.GeoDataFrame | None:
     return gpd.GeoDataFrame({"name": districts[name].astype(str)}, geometry=districts.geometry)
 
 
-def focus_plots(ranked: gpd.GeoDataFrame, selection: SelectionResult | None, top_n: int) -> list[str]:
+def focus_plots(
+    ranked: gpd.GeoDataFrame, selection: SelectionResult | None, top_n: int
+) -> list[str]:
     """Plots that get isochrones: the selected sites, else the top ``top_n`` ranked."""
     if selection is not None and len(selection.chosen):
         return selection.chosen["plot_id"].tolist()
@@ -145,9 +160,11 @@ def write_maps(
     top_n: int = 10,
     both: bool = True,
 ) -> dict[str, Path]:
-    """Write ``map.html`` (online tiles, or offline with ``offline=True``) and, with
-    ``both``, ``map_offline.html`` — a self-contained file with a basemap drawn from the
-    local OSM extract that opens with no network at all.
+    """Write ``map.html`` and, with ``both``, ``map_offline.html``.
+
+    ``map.html`` uses online tiles (or is itself offline with ``offline=True``);
+    ``map_offline.html`` is a self-contained file with a basemap drawn from the local OSM
+    extract that opens with no network at all.
     """
     scenario = scenario or study.scenario
     out_dir = Path(out_dir)
@@ -196,10 +213,11 @@ def write_meeting_report(
     focus = focus_plots(ranked, selection, top_n)
     # Printed maps show what a reader can check on paper; thousands of dwellings and
     # residential polygons would only grey the page (and take a minute to hatch).
-    layers = {
-        name: frame for name, frame in map_layers(study, public).items()
-        if name in REPORT_LAYERS
-    }
+    shown = [study.scenario.layers[n] for n in REPORT_LAYERS if n in study.scenario.layers]
+    labels = {
+        _title(s.label_nb if scenario.language == "nb" else s.label_en) for s in shown
+    } | set(SENSITIVE_LAYERS)
+    layers = {name: frame for name, frame in map_layers(study, public).items() if name in labels}
     html, pdf = write_report(
         ranked,
         out_dir,

@@ -276,7 +276,8 @@ def explain_plots(
             text = text + " (" + grade + ")"
         else:
             unit = _unit(c.metric, language)
-            if c.metric.endswith("_lden_db") and scored.get("noise_is_proxy", pd.Series([False])).any():
+            proxy = scored.get("noise_is_proxy", pd.Series([False]))
+            if c.metric.endswith("_lden_db") and proxy.any():
                 # Every output must say when noise is the OSM proxy, not a noise map.
                 label += " [anslag fra OSM]" if language == "nb" else " [OSM estimate]"
             shown = metric.map(lambda v, lb=label, u=unit: f"{lb} {v:,.0f}{u}".replace(",", " "))

@@ -84,15 +84,18 @@ def test_plot_distances_match_networkx_and_exceed_straight_line(demo_study):
 
     graph = nx.Graph()
     coo = net.graph.tocoo()
-    graph.add_weighted_edges_from(zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist()))
+    graph.add_weighted_edges_from(
+        zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True)
+    )
+
     # Brute-force joining (no KD-tree): each access point to its k nearest nodes in reach.
     def joins(xy):
         d = np.hypot(xy[:, None, 0] - net.xy[None, :, 0], xy[:, None, 1] - net.xy[None, :, 1])
         k = settings.snap_candidates
         idx = np.argsort(d, axis=1)[:, :k]
         legs = np.take_along_axis(d, idx, axis=1)
-        return [(int(n), float(l)) for row_n, row_l in zip(idx, legs, strict=True)
-                for n, l in zip(row_n, row_l, strict=True) if l <= settings.max_snap_m]
+        return [(int(n), float(leg)) for row_n, row_l in zip(idx, legs, strict=True)
+                for n, leg in zip(row_n, row_l, strict=True) if leg <= settings.max_snap_m]
 
     shop_xy, _ = access_points(shops.geometry, 25.0)
     source = "shops"

@@ -54,7 +54,9 @@ def _texts(out_dir):
             yield path, path.read_text(encoding="utf-8", errors="replace")
 
 
-def test_public_run_leaks_nothing_but_internal_run_uses_the_sites(tmp_path, existing_file, scenario):
+def test_public_run_leaks_nothing_but_internal_run_uses_the_sites(
+    tmp_path, existing_file, scenario
+):
     path, points = existing_file
     data = scenario.model_dump()
     data["existing_sites"] = {"file": str(path), "units_column": "antall"}
