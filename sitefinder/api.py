@@ -35,12 +35,12 @@ from sitefinder.layers import (
     check_layer_keys,
     read_layer_file_any,
 )
-from sitefinder.measure import compute_metrics
+from sitefinder.measure import compute_metrics, metric_columns
 from sitefinder.network import WalkNetwork, build_walk_network
 from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gpkg
 from sitefinder.progress import step_bar
-from sitefinder.raster_metrics import raster_metrics
-from sitefinder.score import score_metrics
+from sitefinder.raster_metrics import NOISE_PROXY_FILE, raster_metrics
+from sitefinder.score import check_metrics, score_metrics
 from sitefinder.select import assign_districts
 from sitefinder.sources.osm import OsmData, file_sha256, read_osm
 from sitefinder.sources.plots import local_crs, read_plots, to_local
@@ -84,6 +84,7 @@ class Study:
         self.scenario = _as_scenario(scenario)
         check_layer_keys(self.scenario)
         self.scenario.check_input_files()
+        check_metrics(metric_columns(self.scenario), self.scenario)
         self.plots_path = Path(plots)
         self.osm_path = Path(osm)
         self.layers_dir = Path(layers_dir)
@@ -191,12 +192,20 @@ class Study:
         parts = {
             "version": __version__,
             "plots": file_sha256(self.plots_path),
+            # The plots as read (ids, geometry in the local CRS, status): the same file read
+            # with another --plots-crs, id column or layer is another set of plots.
+            "plots_read": _frame_digest(self.plots),
             "osm": osm_sha,
             "measure": self.scenario.measurement_key(),
             "crs": self.crs.to_string(),
         }
         for role, path in self.scenario.input_files().items():
             parts[f"input:{role}"] = file_sha256(path)
+        if self.scenario.measure.noise is not None and self.scenario.measure.noise.raster is None:
+            proxy = self.layers_dir / NOISE_PROXY_FILE
+            if not proxy.exists():
+                return None
+            parts["noise_proxy"] = file_sha256(proxy)
         for name, spec in self.scenario.layers.items():
             path = spec.file if spec.file is not None else self.layers_dir / f"{name}.gpkg"
             if not Path(path).exists():
@@ -306,11 +315,24 @@ class Study:
             base = self.plots.drop(columns=_STATUS_COLUMNS)
             table = pd.concat([base[["plot_id"]], metrics], axis=1)
             scored = score_metrics(table, scenario, empty, explain=explain)
+            # A user column named like one of ours ("score", "rank" ...) is kept as input_*.
+            clash = [c for c in [*scored.columns, "layout"] if c in base.columns and c != "plot_id"]
+            base = base.rename(columns={c: f"input_{c}" for c in clash})
             ranked = base.join(scored.drop(columns=["plot_id"]))
             ranked = gpd.GeoDataFrame(ranked, geometry="geometry", crs=self.crs)
             units = ranked["capacity_units"].fillna(0).to_numpy(dtype=np.int64)
             ranked["layout"] = self._layouts[np.arange(len(ranked)), units]
             return order_ranked(ranked)
+
+
+def _frame_digest(plots: gpd.GeoDataFrame) -> str:
+    """Checksum of plot ids, statuses and geometries (WKB) as read and reprojected."""
+    h = hashlib.sha256()
+    h.update("\x1f".join(plots["plot_id"].astype(str)).encode())
+    h.update("\x1f".join(plots["status"].astype(str)).encode())
+    for wkb in plots.geometry.to_wkb():
+        h.update(wkb or b"-")
+    return h.hexdigest()
 
 
 def order_ranked(ranked: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -464,7 +486,7 @@ def run(
     from sitefinder.select import write_selection
 
     started = time.perf_counter()
-    scenario = _as_scenario(scenario)  # validated before any heavy work
+    scenario = _as_scenario(scenario if scenario is not None else demo_scenario_for(plots, osm))
     study = Study(
         plots, osm, scenario, layers_dir=layers_dir, cache_dir=cache_dir,
         plots_crs=plots_crs, id_column=id_column,
@@ -533,6 +555,24 @@ def run(
         public=public,
     )
     return RunResult(ranked, study, outputs, selection)
+
+
+BUNDLED_PLOTS = Path("data/plots.gpkg")
+BUNDLED_OSM = Path("data/oslo-center.osm.pbf")
+DEMO_SCENARIO = Path("data/oslo-demo.yaml")
+
+
+def demo_scenario_for(plots: str | Path, osm: str | Path) -> Path | None:
+    """The bundled demo scenario when running on the bundled demo data, else None.
+
+    The demo scenario adds the Oslo-only inputs (population grid, districts) to the default;
+    another municipality's data gets the generic default instead of Oslo's files.
+    """
+    bundled = (
+        Path(plots).resolve() == BUNDLED_PLOTS.resolve()
+        and Path(osm).resolve() == BUNDLED_OSM.resolve()
+    )
+    return DEMO_SCENARIO if bundled and DEMO_SCENARIO.exists() else None
 
 
 def scenario_path(scenario: Scenario) -> Path | None:

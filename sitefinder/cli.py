@@ -21,7 +21,8 @@ EXIT_BAD_INPUT = 2
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario", type=Path, default=None,
-        help="scenario YAML (default: the shipped default scenario)",
+        help="scenario YAML (default: the shipped default scenario; data/oslo-demo.yaml "
+        "when running on the bundled demo data)",
     )
     parser.add_argument(
         "--plots", type=Path, default=Path("data/plots.gpkg"),
@@ -144,6 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_summary(result) -> None:
     ranked = result.ranked
     counts = ranked["status"].value_counts()
+    scenario = result.study.scenario
+    source = getattr(scenario, "_source_path", None) or "built in code"
+    print(f"Scenario '{scenario.name}' ({source}).")
     print(f"Ranked {counts.get('ok', 0)} of {len(ranked)} plots ({result.study.plots_path}).")
     for status, n in counts.items():
         if status != "ok":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -56,7 +58,7 @@ BUFFER_LAYERS: tuple[str, ...] = ("dwellings", "residential_areas", "industrial"
 class _Strict(BaseModel):
     """Base model: unknown keys are errors (a typo must not be silently ignored)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class TagRule(_Strict):
@@ -66,6 +68,16 @@ class TagRule(_Strict):
     name_regex: str | None = Field(
         default=None, description="Also require the feature's name to match this regex."
     )
+
+    @field_validator("name_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression ({exc})") from None
+        return value
 
 
 class LayerSpec(_Strict):
@@ -407,12 +419,101 @@ def _validate(data: Any, path: str | Path | None) -> Scenario:
         raise ScenarioError(problems, path=path) from None
 
 
+# Where a scenario names files; relative paths are read from the scenario file's folder
+# when the file is there (so a scenario travels with its data), else from the working folder.
+_PATH_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("measure", "noise", "raster"),
+    ("measure", "population", "raster"),
+    ("measure", "slope", "dem"),
+    ("districts", "file"),
+    ("existing_sites", "file"),
+)
+
+
+def _resolve_paths(data: dict, base: Path) -> None:
+    def fix(container: Any, key: Any) -> None:
+        value = container.get(key) if isinstance(container, dict) else None
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            candidate = base / value
+            if candidate.exists():
+                container[key] = str(candidate)
+
+    for *parents, key in _PATH_FIELDS:
+        node: Any = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        fix(node, key)
+    measure = data.get("measure") if isinstance(data.get("measure"), dict) else {}
+    frequency = measure.get("transit_frequency")
+    if isinstance(frequency, dict):
+        for feed in frequency.get("feeds") or []:
+            fix(feed, "path")
+    for source in (measure.get("rasters") or {}).values():
+        fix(source, "path")
+    for spec in (data.get("layers") or {}).values() if isinstance(data.get("layers"), dict) \
+            else []:
+        fix(spec, "file")
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """Deep-merge two scenario mappings: nested mappings merge, anything else replaces."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.exists():
+        raise InputError(
+            "the scenario file does not exist",
+            path=path,
+            hint="Give an existing YAML file with --scenario, or leave it out to use the default",
+        )
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        raise InputError(
+            f"the scenario is not valid YAML ({getattr(exc, 'problem', exc)})",
+            path=path,
+            where=where,
+            hint="Check indentation and colons around that line",
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError(
+            "the scenario is not a UTF-8 text file", path=path, hint="Save it as UTF-8 text"
+        ) from None
+
+
+def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> Any:
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        return data
+    _resolve_paths(data, path.parent)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    parent_path = default_scenario_path() if parent == "default" else path.parent / str(parent)
+    if parent_path.resolve() in seen or parent_path.resolve() == path.resolve():
+        raise ScenarioError([f"extends: '{parent}' extends itself"], path=path)
+    base = _load_raw(parent_path, (*seen, path.resolve()))
+    if not isinstance(base, dict):
+        raise ScenarioError([f"extends: '{parent}' is not a scenario mapping"], path=path)
+    return _merge(base, data)
+
+
 def load_scenario(path: str | Path | None = None) -> Scenario:
     """Load and validate a scenario YAML file.
 
-    A user file is merged over nothing: it must be complete. To change a few things,
-    copy ``sitefinder/scenarios/default.yaml`` and edit it, or start from
-    :func:`default_scenario` in code.
+    A scenario may start with ``extends: default`` (or the path of another scenario) and
+    then give only what it changes; mappings are merged key by key, anything else
+    replaces. Relative file paths are read from the scenario file's folder when the file
+    is there, else from the current working folder.
 
     Parameters
     ----------
@@ -431,27 +532,6 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         The content is invalid; lists every problem with its field.
     """
     path = Path(path) if path is not None else default_scenario_path()
-    if not path.exists():
-        raise InputError(
-            "the scenario file does not exist",
-            path=path,
-            hint="Give an existing YAML file with --scenario, or leave it out to use the default",
-        )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
-        raise InputError(
-            f"the scenario is not valid YAML ({getattr(exc, 'problem', exc)})",
-            path=path,
-            where=where,
-            hint="Check indentation and colons around that line",
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError(
-            "the scenario is not a UTF-8 text file", path=path, hint="Save it as UTF-8 text"
-        ) from None
-    scenario = _validate(data, path)
+    scenario = _validate(_load_raw(path), path)
     scenario._source_path = path
     return scenario

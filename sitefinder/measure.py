@@ -72,17 +72,15 @@ def network_metrics(
     out["network_reach"] = np.where(usable, reach, "")
     for category in progress(NETWORK_CATEGORIES, "walking distances"):
         features = layers[category]
-        xy, _ = access_points(features.geometry, FEATURE_STEP_M)
+        xy, owner = access_points(features.geometry, FEATURE_STEP_M)
         field = distance_field(net, xy, settings)
         dist = access.read(field)
         dist = np.where(np.isfinite(dist) & usable, dist, np.nan)
         out[f"dist_{category}_m"] = dist
         out[f"time_{category}_min"] = dist / speed
-        # Counts are of features, not of their outline points: use one point per feature.
-        points = features.geometry.representative_point()
-        feature_xy = shapely.get_coordinates(points.to_numpy())
+        # Counts are of features (a park counts once), joined like the distances.
         counts = count_within(
-            net, feature_xy, primary_node, primary_leg, minutes * speed, settings
+            net, xy, access, minutes * speed, settings, feature_owner=owner
         )
         out[f"count_{category}_{count_label}"] = np.where(usable, counts, 0)
     frequency = scenario.measure.transit_frequency
@@ -92,8 +90,7 @@ def network_metrics(
         total = count_within(
             net,
             shapely.get_coordinates(stops.geometry.to_numpy()),
-            primary_node,
-            primary_leg,
+            access,
             frequency.walk_minutes * speed,
             settings,
             weights=stops["departures_per_hour"].to_numpy(),
@@ -155,6 +152,26 @@ def share_inside(geoms: np.ndarray, zones: np.ndarray, usable: np.ndarray) -> np
         elif geom.area > 0:
             share[plot] = min(1.0, shapely.union_all(group["piece"].to_numpy()).area / geom.area)
     return share
+
+
+def metric_columns(scenario: Scenario) -> set[str]:
+    """Every metric column a scenario's measurement settings produce.
+
+    Lets a criterion naming a metric that will not exist be refused before any heavy work.
+    """
+    from sitefinder.raster_metrics import raster_columns
+
+    minutes = f"{scenario.measure.count_within_min:g}min"
+    columns = {"access_leg_m", "network_reach", "inside_industrial", "capacity_units"}
+    columns |= {"dwelling_dist_m", "residential_dist_m", "industrial_dist_m"}
+    for category in NETWORK_CATEGORIES:
+        columns |= {f"dist_{category}_m", f"time_{category}_min", f"count_{category}_{minutes}"}
+    frequency = scenario.measure.transit_frequency
+    if frequency is not None:
+        columns.add(f"departures_per_hour_within_{frequency.walk_minutes:g}min")
+    if scenario.districts is not None:
+        columns.add("district")
+    return columns | set(raster_columns(scenario.measure))
 
 
 def compute_metrics(

@@ -246,14 +246,15 @@ def distance_field(
     if not ok.any() or net.n_nodes == 0:
         return np.full(net.n_nodes, np.inf)
     n = net.n_nodes
-    targets, weights = nodes[ok], np.maximum(legs[ok], _EPS)
     # The virtual node n has edges only *out* to the features' nodes, so no path can use
     # it as a shortcut between two features.
-    order = pd.DataFrame({"t": targets, "w": weights}).groupby("t")["w"].min()
+    v_rows, v_cols, v_data = _shortest_edges(
+        np.full(ok.sum(), n), nodes[ok], np.maximum(legs[ok], _EPS)
+    )
     coo = net.graph.tocoo()
-    rows = np.concatenate([coo.row, np.full(len(order), n)])
-    cols = np.concatenate([coo.col, order.index.to_numpy()])
-    data = np.concatenate([coo.data, order.to_numpy()])
+    rows = np.concatenate([coo.row, v_rows])
+    cols = np.concatenate([coo.col, v_cols])
+    data = np.concatenate([coo.data, v_data])
     augmented = csr_matrix((data, (rows, cols)), shape=(n + 1, n + 1))
     dist = dijkstra(augmented, directed=True, indices=n, limit=settings.max_distance_m)
     return np.asarray(dist[:n])
@@ -326,48 +327,82 @@ def plot_access(
     return PlotAccess(owner=owner, nodes=nodes, legs=legs, n_plots=len(geoms))
 
 
+def _shortest_edges(
+    rows: np.ndarray, cols: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep the shortest of repeated (row, col) edges: a sparse matrix would add them up."""
+    frame = pd.DataFrame({"r": rows, "c": cols, "w": weights})
+    frame = frame.groupby(["r", "c"], sort=False)["w"].min().reset_index()
+    return frame["r"].to_numpy(), frame["c"].to_numpy(), frame["w"].to_numpy()
+
+
 def count_within(
     net: WalkNetwork,
     feature_xy: np.ndarray,
-    plot_nodes: np.ndarray,
-    plot_legs: np.ndarray,
+    access: PlotAccess,
     limit_m: float,
     settings: NetworkSettings,
+    *,
+    feature_owner: np.ndarray | None = None,
     weights: np.ndarray | None = None,
-    chunk: int = 128,
+    memory_floats: int = 20_000_000,
 ) -> np.ndarray:
     """Number (or weighted sum) of features within ``limit_m`` walking of each plot.
 
-    Each feature is joined to its nearest node; each plot by its primary node and leg
-    (:meth:`PlotAccess.primary`). Dijkstra runs from the features in chunks (C code, one
-    call per chunk), so memory stays at ``chunk × n_nodes`` floats.
+    Features and plots are joined exactly as for :func:`distance_field` (every access
+    point of a feature to its ``snap_candidates`` nearest nodes with its leg; each plot
+    through all its access points), so a count is never 0 where the distance to the
+    nearest feature is within the limit. Each feature gets its own virtual source, and
+    Dijkstra runs for a chunk of features at a time (one C call per chunk), sized so the
+    gathered distances stay within ``memory_floats``.
 
     Parameters
     ----------
+    feature_xy : ndarray, shape (m, 2)
+        Access points of the features (:func:`access_points`).
+    access : PlotAccess
+        How the plots are joined (:func:`plot_access`).
+    feature_owner : ndarray of int, optional
+        Feature of each access point (default: one point per feature).
     weights : ndarray, optional
         Per-feature weight (e.g. departures per hour at a stop); the result is then the
         sum of weights within reach instead of a count.
     """
     weighted = weights is not None
-    counts = np.zeros(len(plot_nodes), dtype=float if weighted else np.int64)
-    reachable = plot_nodes >= 0
-    if not len(feature_xy) or not reachable.any():
+    counts = np.zeros(access.n_plots, dtype=float if weighted else np.int64)
+    if not len(feature_xy) or net.n_nodes == 0 or not np.isfinite(access.legs).any():
         return counts
-    nodes, legs = net.snap(feature_xy, 1, settings.max_snap_m)
-    nodes, legs = nodes[:, 0], legs[:, 0]
-    ok = np.isfinite(legs)
-    nodes, legs = nodes[ok], legs[ok]
-    w = np.asarray(weights, dtype=float)[ok] if weighted else np.ones(len(nodes))
-    targets = plot_nodes[reachable]
-    budget = limit_m - plot_legs[reachable]
-    for start in range(0, len(nodes), chunk):
-        src, src_leg = nodes[start : start + chunk], legs[start : start + chunk]
-        dist = dijkstra(net.graph, directed=False, indices=src, limit=limit_m)
-        within = dist[:, targets] + src_leg[:, None] <= budget[None, :]
-        if weighted:
-            counts[reachable] += w[start : start + chunk] @ within
-        else:
-            counts[reachable] += within.sum(axis=0)
+    owner_f = np.arange(len(feature_xy)) if feature_owner is None else np.asarray(feature_owner)
+    n_features = int(owner_f.max()) + 1
+    w = np.asarray(weights, dtype=float) if weighted else np.ones(n_features)
+    nodes, legs = net.snap(feature_xy, settings.snap_candidates, settings.max_snap_m)
+    joined = np.isfinite(legs)
+    point_of = np.broadcast_to(owner_f[:, None], nodes.shape)[joined]
+    node_of, leg_of = nodes[joined], np.maximum(legs[joined], _EPS)
+
+    # Plot access samples grouped by plot, for one min-reduction per plot.
+    order = np.argsort(access.owner, kind="stable")
+    sample_nodes, sample_legs = access.nodes[order], access.legs[order]
+    plots_present, starts = np.unique(access.owner[order], return_index=True)
+
+    n = net.n_nodes
+    coo = net.graph.tocoo()
+    chunk = max(1, min(256, memory_floats // max(1, sample_nodes.size)))
+    for start in range(0, n_features, chunk):
+        c = min(chunk, n_features - start)
+        sel = (point_of >= start) & (point_of < start + c)
+        v_rows, v_cols, v_data = _shortest_edges(n + point_of[sel] - start, node_of[sel],
+                                                 leg_of[sel])
+        graph = csr_matrix(
+            (np.concatenate([coo.data, v_data]),
+             (np.concatenate([coo.row, v_rows]), np.concatenate([coo.col, v_cols]))),
+            shape=(n + c, n + c),
+        )
+        dist = dijkstra(graph, directed=True, indices=n + np.arange(c), limit=limit_m)
+        dist = np.hstack([dist[:, :n], np.full((c, 1), np.inf)])  # column n = "no node"
+        per_sample = (dist[:, sample_nodes] + sample_legs[None]).min(axis=2)
+        within = np.minimum.reduceat(per_sample, starts, axis=1) <= limit_m
+        counts[plots_present] += w[start : start + c] @ within if weighted else within.sum(0)
     return counts
 
 

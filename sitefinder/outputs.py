@@ -44,7 +44,7 @@ def write_ranked_csv(ranked: gpd.GeoDataFrame, path: str | Path) -> Path:
     table["lat"] = np.nan
     table.loc[valid, "lon"] = points.x.round(6)
     table.loc[valid, "lat"] = points.y.round(6)
-    table.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.6g")
+    table.to_csv(path, index=False, encoding="utf-8-sig")
     return path
 
 

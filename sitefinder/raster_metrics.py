@@ -47,11 +47,21 @@ def _with_notes(
 
 
 def _derived_is_current(path: Path, layers_dir: Path, key: str) -> bool:
-    book_path = layers_dir / _DERIVED_BOOK
-    if not path.exists() or not book_path.exists():
+    """Whether a derived raster can be used as it is.
+
+    True when it is what sitefinder wrote for these inputs, and also when a user has
+    edited or replaced it (its checksum is not what sitefinder wrote): like the vector
+    layers, a user's file is never overwritten. False when missing, or when sitefinder's
+    own untouched file was built from other inputs.
+    """
+    if not path.exists():
         return False
-    entry = json.loads(book_path.read_text()).get(path.name)
-    return entry is not None and entry == {"key": key, "sha256": file_sha256(path)}
+    book_path = layers_dir / _DERIVED_BOOK
+    book = json.loads(book_path.read_text()) if book_path.exists() else {}
+    entry = book.get(path.name)
+    if entry is None or entry.get("sha256") != file_sha256(path):
+        return True  # the user's file
+    return entry.get("key") == key
 
 
 def _record_derived(path: Path, layers_dir: Path, key: str) -> None:
@@ -83,6 +93,19 @@ def noise_raster(
         noise_proxy(lines, path, bounds=bounds, settings=settings)
         _record_derived(path, layers_dir, key)
     return path, True
+
+
+def raster_columns(measure: MeasureSettings) -> list[str]:
+    """Metric columns the raster settings produce (without the note columns)."""
+    columns = []
+    if measure.noise is not None:
+        columns += ["road_lden_db", "rail_lden_db", "noise_zone", "noise_is_proxy"]
+    if measure.population is not None:
+        columns.append(f"residents_within_{measure.population.radius_m:g}m")
+    if measure.slope is not None:
+        columns.append("slope_deg")
+    columns += [f"raster_{name}" for name in measure.rasters]
+    return columns
 
 
 def raster_metrics(
@@ -117,6 +140,9 @@ def raster_metrics(
     layers_dir.mkdir(parents=True, exist_ok=True)
     valid = geoms.dropna()
     if valid.empty:
+        # Nothing to measure, but the columns exist so every plot still reaches the output.
+        for column in raster_columns(measure):
+            out[column] = np.nan
         return out
     if measure.noise is not None:
         margin = 100.0

@@ -8,6 +8,8 @@ unacceptable (value 0) and the explanation says so.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -68,19 +70,20 @@ def criterion_value(metric: pd.Series, criterion: Criterion) -> np.ndarray:
     raise TypeError(f"unknown value function {fn!r}")  # pragma: no cover - pydantic guards
 
 
-def check_metrics(metrics: pd.DataFrame, scenario: Scenario) -> None:
-    """Refuse criteria or exclusions whose metric is not in the metrics table."""
+def check_metrics(columns: Iterable[str], scenario: Scenario) -> None:
+    """Refuse criteria or exclusions whose metric is not among ``columns``."""
+    columns = set(columns)
     unknown = [
         f"criteria.{name}.metric '{c.metric}'"
         for name, c in scenario.criteria.items()
-        if c.metric not in metrics.columns
+        if c.metric not in columns
     ] + [
         f"exclusions.{i}.metric '{e.metric}'"
         for i, e in enumerate(scenario.exclusions)
-        if e.metric not in metrics.columns
+        if e.metric not in columns
     ]
     if unknown:
-        known = sorted(c for c in metrics.columns if not c.startswith(("status", "value_")))
+        known = sorted(c for c in columns if not c.startswith(("status", "value_")))
         raise InputError(
             f"the scenario refers to metrics that are not measured: {', '.join(unknown)}",
             where="scenario",
@@ -123,7 +126,7 @@ def score_metrics(
         ``metrics`` plus ``value_<criterion>``, ``score``, ``rank``, ``explanation_nb``,
         ``explanation_en``, with exclusions applied to ``status``.
     """
-    check_metrics(metrics, scenario)
+    check_metrics(metrics.columns, scenario)
     values = criterion_values(metrics, scenario)
     weights = pd.Series({n: c.weight for n, c in scenario.criteria.items()}, dtype=float)
     dropped = [n for n, c in scenario.criteria.items() if _layer_of(c.metric) in empty_layers]

@@ -27,11 +27,15 @@ def osm_data():
     return read_osm(OSM_PBF)
 
 
+DEMO_SCENARIO = DATA / "oslo-demo.yaml"
+
+
 @pytest.fixture(scope="session")
 def scenario():
-    from sitefinder.config import default_scenario
+    """The demo scenario: the default plus the bundled Oslo population grid and districts."""
+    from sitefinder.config import load_scenario
 
-    return default_scenario()
+    return load_scenario(DEMO_SCENARIO)
 
 
 @pytest.fixture(scope="session")

@@ -66,3 +66,53 @@ def test_round_trip_through_yaml(tmp_path):
 def test_unknown_criterion_in_with_weights():
     with pytest.raises(InputError, match="unknown criterion 'tranzit'"):
         default_scenario().with_weights(tranzit=2)
+
+
+def test_bad_regex_and_infinite_weight_are_refused(tmp_path):
+    data = yaml.safe_load(default_scenario_path().read_text())
+    data["layers"]["health"]["rules"][2]["name_regex"] = "NAV ("
+    data["criteria"]["transit"]["weight"] = float("inf")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(_write(tmp_path, data))
+    assert "layers.health.rules.2.name_regex" in str(err.value)
+    assert "criteria.transit.weight" in str(err.value)
+
+
+def test_extends_default_and_paths_relative_to_the_scenario(tmp_path):
+    (tmp_path / "pop.tif").write_bytes(b"")
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "extends: default\nname: mine\ncriteria:\n  transit:\n    weight: 7\n"
+        "measure:\n  population:\n    raster: pop.tif\n"
+    )
+    mine = load_scenario(path)
+    base = default_scenario()
+    assert mine.name == "mine" and mine.criteria["transit"].weight == 7
+    assert mine.criteria["grocery"] == base.criteria["grocery"]  # merged, not replaced
+    assert mine.measure.population.raster == tmp_path / "pop.tif"
+
+
+def test_demo_scenario_adds_oslo_inputs_to_the_default():
+    from sitefinder.api import demo_scenario_for
+
+    from .conftest import DEMO_PLOTS, DEMO_SCENARIO, OSM_PBF
+
+    demo = load_scenario(DEMO_SCENARIO)
+    assert demo.districts is not None and demo.measure.population is not None
+    assert "neighbourhood" in demo.criteria
+    assert default_scenario().districts is None  # other municipalities get no Oslo data
+    assert demo_scenario_for(DEMO_PLOTS, OSM_PBF) is not None
+    assert demo_scenario_for("my_plots.gpkg", OSM_PBF) is None
+
+
+def test_criterion_on_a_metric_that_is_not_measured_fails_before_measuring(tmp_path):
+    from sitefinder.api import Study
+
+    from .conftest import DEMO_PLOTS, OSM_PBF
+
+    data = yaml.safe_load(default_scenario_path().read_text())
+    data["criteria"]["transit"]["metric"] = "dist_tranzit_m"
+    path = _write(tmp_path, data)
+    with pytest.raises(InputError, match="dist_tranzit_m"):
+        Study(DEMO_PLOTS, OSM_PBF, path, layers_dir=tmp_path / "layers", cache_dir=None)
+    assert not (tmp_path / "layers").exists()  # refused before any layer was built

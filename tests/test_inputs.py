@@ -166,3 +166,52 @@ def test_unknown_osm_file_type(tmp_path):
     broken.write_bytes(b"\x00\x01garbage")
     with pytest.raises(InputError, match="could not be read"):
         read_osm(broken)
+
+
+def test_user_columns_named_like_ours_are_kept_as_input_columns(tmp_path, scenario):
+    path = tmp_path / "clash.gpkg"
+    _plots(
+        [shapely.box(X0, Y0, X0 + 40, Y0 + 40)],
+        status=["regulert"], score=[7], rank=["A"], district=["Øst"],
+    ).to_file(path)
+    study = Study(path, OSM_PBF, scenario, layers_dir=tmp_path / "layers", cache_dir=None)
+    ranked = study.score().iloc[0]
+    assert ranked["input_status"] == "regulert" and ranked["status"] == "ok"
+    assert ranked["input_score"] == 7 and ranked["input_rank"] == "A"
+    assert ranked["input_district"] == "Øst" and ranked["district"] == "Gamle Oslo"
+
+
+def test_blank_coordinates_in_csv_become_empty_geometry(tmp_path):
+    path = tmp_path / "holes.csv"
+    path.write_text("plot_id,lat,lon\na,59.9145,10.77\nb,,\nc,59.91,ukjent\n")
+    assert read_plots(path)["status"].tolist() == ["ok", "empty_geometry", "empty_geometry"]
+
+
+def test_unknown_plots_crs_is_an_input_error(tmp_path):
+    shp = tmp_path / "p.shp"
+    _plots([shapely.box(X0, Y0, X0 + 40, Y0 + 40)]).to_file(shp)
+    shp.with_suffix(".prj").unlink()
+    with pytest.raises(InputError, match="unknown CRS 'EPSG:99999'"):
+        read_plots(shp, crs="EPSG:99999")
+
+
+def test_every_plot_outside_the_network_still_reaches_the_output(tmp_path, scenario):
+    path = tmp_path / "far.gpkg"
+    _plots([shapely.box(X0 + 30_000, Y0, X0 + 30_040, Y0 + 40)]).to_file(path)
+    study = Study(path, OSM_PBF, scenario, layers_dir=tmp_path / "layers", cache_dir=None)
+    ranked = study.score()
+    assert ranked["status"].tolist() == ["outside_network"]
+    assert ranked["road_lden_db"].isna().all()
+
+
+def test_metrics_cache_follows_the_crs_the_file_is_read_in(tmp_path, scenario):
+    wkt = tmp_path / "wkt.csv"
+    wkt.write_text(
+        f"plot_id,wkt\na,\"{shapely.box(X0, Y0, X0 + 40, Y0 + 40).wkt}\"\n"
+    )
+    kwargs = dict(layers_dir=tmp_path / "layers", cache_dir=tmp_path / "cache")
+    right = Study(wkt, OSM_PBF, scenario, plots_crs="EPSG:25832", **kwargs).score()
+    assert right.loc[0, "status"] in ("ok", "too_small")  # measured on the network
+    wrong = Study(wkt, OSM_PBF, scenario, plots_crs="EPSG:25833", **kwargs)
+    # Same file, another CRS: the plot is 300+ km away and must be measured again.
+    assert wrong.score().loc[0, "status"] == "outside_network" and not wrong.cache_hit

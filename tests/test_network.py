@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
@@ -173,3 +174,25 @@ def test_layer_extraction_on_real_data(osm_data, scenario):
         {"shop=supermarket", "shop=convenience", "shop=grocery", "shop=greengrocer"}
     )
     assert shops.crs == CRS_LOCAL
+
+
+def test_counts_agree_with_distances_and_with_one_search_per_feature(demo_study):
+    study = demo_study
+    ranked = study.score(explain=False)
+    speed = study.scenario.network.walk_speed_kmh * 1000 / 60
+    limit = study.scenario.measure.count_within_min * speed
+    for category in ("transit", "grocery", "pharmacy", "health", "meeting", "nature"):
+        dist, count = ranked[f"dist_{category}_m"], ranked[f"count_{category}_10min"]
+        assert not ((dist <= limit) & (count == 0)).any(), category
+        assert not ((dist > limit) & (count > 0)).any(), category
+    # Independently: one distance field per pharmacy, counted plot by plot.
+    net, settings = study.network, study.scenario.network
+    plots = study.plots[study.plots["status"] == "ok"]
+    access = plot_access(net, plots.geometry, settings)
+    pharmacies = study.layers["pharmacy"]
+    within = np.zeros(len(plots), dtype=int)
+    for geom in pharmacies.geometry:
+        xy, _ = access_points(gpd.GeoSeries([geom], crs=net.crs), 25.0)
+        within += access.read(distance_field(net, xy, settings)) <= limit
+    ours = ranked.set_index("plot_id").loc[plots["plot_id"], "count_pharmacy_10min"]
+    np.testing.assert_array_equal(ours.to_numpy(), within)

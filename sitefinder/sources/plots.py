@@ -26,6 +26,12 @@ STATUS_EMPTY = "empty_geometry"
 STATUS_INVALID = "invalid_geometry"
 
 _WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom")
+#: Columns sitefinder adds to the plots; a user column of the same name is kept as
+#: ``input_<name>`` so nothing the municipality wrote is lost or overwritten.
+RESERVED_COLUMNS = (
+    "source_row", "status", "status_reason_nb", "status_reason_en", "input_note_nb",
+    "input_note_en",
+)
 _LAT_COLUMNS = ("lat", "latitude", "breddegrad")
 _LON_COLUMNS = ("lon", "lng", "long", "longitude", "lengdegrad")
 
@@ -72,6 +78,8 @@ def read_plots(
             path=path,
             hint="Check the path given with --plots",
         )
+    if crs is not None:
+        crs = _parse_crs(crs, path)
     if path.suffix.lower() == ".csv":
         frame = _read_csv(path, crs)
     else:
@@ -92,9 +100,23 @@ def read_plots(
             hint="Check that you exported the right layer",
         )
     frame = frame.reset_index(drop=True)
+    clashes = [c for c in RESERVED_COLUMNS if c in frame.columns]
+    frame = frame.rename(columns={c: f"input_{c}" for c in clashes})
     frame.insert(0, "source_row", np.arange(1, len(frame) + 1))
     frame = _assign_ids(frame, id_column, path)
     return _check_geometries(frame)
+
+
+def _parse_crs(crs: str, path: Path) -> CRS:
+    try:
+        return CRS.from_user_input(crs)
+    except Exception as exc:  # pyproj's CRSError
+        raise InputError(
+            f"unknown CRS '{crs}' ({str(exc).splitlines()[0]})",
+            path=path,
+            where="--plots-crs",
+            hint="Give an EPSG code such as EPSG:25833 (UTM 33N) or EPSG:4326 (lon/lat)",
+        ) from None
 
 
 def _read_vector(path: Path, layer: str | None) -> gpd.GeoDataFrame:
@@ -159,6 +181,8 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
                 "WKT column with --plots-crs",
             )
         geoms = shapely.points(lon.to_numpy(), lat.to_numpy())
+        # A row with a blank or unreadable coordinate has no location: empty_geometry.
+        geoms[(lat.isna() | lon.isna()).to_numpy()] = None
         return gpd.GeoDataFrame(table, geometry=geoms, crs="EPSG:4326")
     raise InputError(
         "the CSV has neither a WKT geometry column nor latitude/longitude columns",
