@@ -523,8 +523,9 @@ def run(
         "scenario": scenario_path(scenario),
         **scenario.input_files(),
     }
-    if study._layers is not None:
-        inputs.update({f"layer:{k}": p for k, p in study.layers.paths.items()})
+    # Layer files as used (also when the metrics came from the cache and no layer was read).
+    for name, spec in scenario.layers.items():
+        inputs[f"layer:{name}"] = spec.file or Path(layers_dir) / f"{name}.gpkg"
     if public:  # the manifest of a public run must not point at the sensitive file
         inputs.pop("existing_sites", None)
     extra = {

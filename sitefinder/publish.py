@@ -14,21 +14,22 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
+import shapely.geometry
 
 from sitefinder.api import Study
 from sitefinder.config import Scenario
 from sitefinder.maps import OSM_ATTRIBUTION, basemap_from_osm, write_map
 from sitefinder.network import isochrones, plot_access
+from sitefinder.raster_metrics import NOISE_PROXY_FILE
 from sitefinder.report import write_report
 from sitefinder.select import SelectionResult
+from sitefinder.sources.gtfs import stop_frequencies
 
 ISOCHRONE_MINUTES = (5.0, 10.0, 15.0)
 SENSITIVE_LAYERS = ("existing_sites",)
 REPORT_LAYERS = ("transit", "grocery", "health", "industrial")
-_ATTRIBUTIONS = {
-    "population": "© Statistisk sentralbyrå (SSB), befolkning på rutenett 250 m, CC BY 4.0",
-    "districts": "Bydeler: Oslo kommune / SSB",
-}
+_ATTRIBUTIONS = {"districts": "Bydeler: Oslo kommune / SSB"}
 
 
 def top_isochrones(
@@ -63,10 +64,59 @@ def map_layers(study: Study, public: bool) -> dict[str, gpd.GeoDataFrame]:
         spec = study.scenario.layers[name]
         label = spec.label_nb if nb else spec.label_en
         layers[_title(label)] = frame
+    layers.update(noise_zone_layers(study))
+    frequency = study.scenario.measure.transit_frequency
+    if frequency is not None:
+        stops = stop_frequencies(frequency)
+        stops["name"] = stops["stop_name"] + ": " + stops["departures_per_hour"].map(
+            lambda v: f"{v:.1f}"
+        ) + (" avganger/time" if nb else " departures/hour")
+        layers["Avganger per time" if nb else "Departures per hour"] = stops.to_crs(study.crs)
     existing = study.existing_sites()
     if existing is not None and not public:
         layers["existing_sites"] = existing
     return layers
+
+
+def noise_zone_layers(study: Study) -> dict[str, gpd.GeoDataFrame]:
+    """T-1442 road-noise zones (yellow, red) as polygons from the noise raster in use.
+
+    Labelled as an estimate when the raster is the OSM proxy, so nobody mistakes it for
+    the municipality's official noise map.
+    """
+    settings = study.scenario.measure.noise
+    if settings is None:
+        return {}
+    path = Path(settings.raster) if settings.raster is not None else \
+        study.layers_dir / NOISE_PROXY_FILE
+    if not path.exists():
+        return {}
+    import rasterio
+    from rasterio import features
+
+    nb = study.scenario.language == "nb"
+    proxy = settings.raster is None
+    suffix = (" (anslag fra OSM)" if nb else " (OSM estimate)") if proxy else ""
+    with rasterio.open(path) as src:
+        band = src.read(settings.road_band, masked=True).filled(np.nan)
+        transform, crs = src.transform, src.crs
+    out = {}
+    for label_nb, label_en, lower in (
+        ("Gul støysone veg", "Yellow road-noise zone", settings.road_yellow_db),
+        ("Rød støysone veg", "Red road-noise zone", settings.road_red_db),
+    ):
+        mask = (band >= lower).astype("uint8")
+        shapes = [shapely.geometry.shape(g) for g, v in
+                  features.shapes(mask, mask=mask > 0, transform=transform)]
+        if not shapes:
+            continue
+        zone = gpd.GeoDataFrame(
+            {"name": [f"Lden ≥ {lower:g} dB{suffix}"]},
+            geometry=[shapely.union_all(shapes).simplify(transform.a / 2)],
+            crs=crs,
+        ).to_crs(study.crs)
+        out[(label_nb if nb else label_en) + suffix] = zone
+    return out
 
 
 def data_sources(study: Study, language: str = "nb") -> list[dict[str, str]]:
@@ -91,9 +141,12 @@ def data_sources(study: Study, language: str = "nb") -> list[dict[str, str]]:
     ]
     measure = study.scenario.measure
     if measure.population is not None:
+        raster = Path(measure.population.raster)
+        # The raster says where it came from (scripts/make_population_raster.py writes it).
+        tags = _raster_tags(raster)
         sources.append(
-            {"name": f"SSB ({Path(measure.population.raster).name})", "date": "2023",
-             "licence": _ATTRIBUTIONS["population"]}
+            {"name": tags.get("SOURCE", raster.name), "date": modified(raster),
+             "licence": tags.get("LICENSE", "")}
         )
     if measure.noise is not None:
         if measure.noise.raster is None:
@@ -106,18 +159,34 @@ def data_sources(study: Study, language: str = "nb") -> list[dict[str, str]]:
     if study.scenario.districts is not None:
         sources.append({"name": Path(study.scenario.districts.file).name,
                         "date": modified(study.scenario.districts.file),
-                        "licence": _ATTRIBUTIONS["districts"]})
+                        "licence": _district_attribution(study)})
     return sources
 
 
 def attributions(study: Study) -> list[str]:
     """Attribution lines for the data shown on the map."""
     lines = [OSM_ATTRIBUTION]
-    if study.scenario.measure.population is not None:
-        lines.append(_ATTRIBUTIONS["population"])
+    population = study.scenario.measure.population
+    if population is not None:
+        source = _raster_tags(Path(population.raster)).get("SOURCE")
+        if source:
+            lines.append(source)
     if study.scenario.districts is not None:
-        lines.append(_ATTRIBUTIONS["districts"])
+        lines.append(_district_attribution(study))
     return lines
+
+
+def _raster_tags(path: Path) -> dict[str, str]:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return dict(src.tags())
+
+
+def _district_attribution(study: Study) -> str:
+    name = Path(study.scenario.districts.file).name
+    # The bundled Oslo districts have a known publisher; a user's file is named as given.
+    return _ATTRIBUTIONS["districts"] if name == "oslo_bydeler.gpkg" else f"Distrikter: {name}"
 
 
 def _selection_frame(selection: SelectionResult | None) -> gpd.GeoDataFrame | None:

@@ -41,9 +41,12 @@ def test_every_input_plot_is_in_every_output(demo_run):
     gpkg = gpd.read_file(out / "ranked.gpkg", layer="ranked")
     assert set(gpkg["plot_id"]) == input_ids
 
-    html = (out / "map.html").read_text(encoding="utf-8")
-    missing = [pid for pid in input_ids if pid not in html]
-    assert not missing
+    for name in ("map.html", "map_offline.html"):
+        html = (out / name).read_text(encoding="utf-8")
+        # Each plot is one feature whose properties carry its id ("i"), drawn either in the
+        # ranked layer or, with its reason, in the not-ranked layer.
+        drawn = [pid for pid in input_ids if html.count(f'"i":"{pid}"') == 1]
+        assert len(drawn) == len(input_ids), name
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert sum(manifest["plots"]["by_status"].values()) == len(input_ids)

@@ -32,9 +32,13 @@ def existing_file(tmp_path_factory):
 
 
 def _coordinate_patterns(points: gpd.GeoSeries) -> list[str]:
-    """Regexes for a sensitive point written as a coordinate pair (either order), to ~1 m."""
+    """Regexes for a sensitive point written as a coordinate pair (either order), to ~1 m.
+
+    The map writes degrees with 6 decimals; matching the first 5 of them is a box of about
+    0.6 × 1.1 m, tight enough that an unrelated vertex nearby does not match by chance.
+    """
     pats = []
-    for p, decimals in [(p, 1) for p in points] + [(p, 5) for p in points.to_crs(4326)]:
+    for p, decimals in [(p, 2) for p in points] + [(p, 6) for p in points.to_crs(4326)]:
         x, y = f"{p.x:.{decimals}f}", f"{p.y:.{decimals}f}"
         # Truncated or rounded at this precision, followed by any further digits.
         for a, b in ((x, y), (y, x)):
