@@ -930,6 +930,26 @@ def _frame(ranked: Any) -> gpd.GeoDataFrame:
     return ranked
 
 
+def resolve_criteria(
+    ranked: gpd.GeoDataFrame,
+    scenario: Any,
+    weights: Mapping[str, float] | None,
+    raw_columns: Mapping[str, Sequence[str]] | None,
+) -> tuple[dict, list[Criterion]]:
+    """Criteria to show, from the scenario unless weights/raw columns are given explicitly.
+
+    Returns the scenario's extracted settings (empty without a scenario) and the criteria.
+    """
+    from_scn = scenario_criteria(scenario) if scenario is not None else {}
+    criteria = criteria_from_ranked(
+        ranked,
+        weights if weights is not None else from_scn.get("weights"),
+        raw_columns if raw_columns is not None else from_scn.get("raw_columns"),
+        from_scn.get("labels"),
+    )
+    return from_scn, criteria
+
+
 def write_map(
     ranked: gpd.GeoDataFrame,
     out_path: str | Path,
@@ -1023,13 +1043,7 @@ def write_map(
     t = TEXT[language]
     out_path = Path(out_path)
     sens = set(sensitive)
-    from_scn = scenario_criteria(scenario) if scenario is not None else {}
-    criteria = criteria_from_ranked(
-        ranked,
-        weights if weights is not None else from_scn.get("weights"),
-        raw_columns if raw_columns is not None else from_scn.get("raw_columns"),
-        from_scn.get("labels"),
-    )
+    from_scn, criteria = resolve_criteria(ranked, scenario, weights, raw_columns)
     hidden = (
         {c.name for c in criteria if any(_is_sensitive_column(r, sens) for r in c.raw_columns)}
         | {c.name for c in criteria if _is_sensitive_column(c.name, sens)}

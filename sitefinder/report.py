@@ -39,10 +39,9 @@ from sitefinder.maps import (
     STATUS_LABELS,
     Criterion,
     bin_labels,
-    criteria_from_ranked,
     format_raw,
     public_layers,
-    scenario_criteria,
+    resolve_criteria,
     score_class,
 )
 
@@ -403,13 +402,7 @@ def write_report(
     if ranked.crs.is_geographic:
         ranked = ranked.to_crs(ranked.estimate_utm_crs())
     crs = ranked.crs
-    from_scn = scenario_criteria(scenario) if scenario is not None else {}
-    criteria = criteria_from_ranked(
-        ranked,
-        weights if weights is not None else from_scn.get("weights"),
-        raw_columns if raw_columns is not None else from_scn.get("raw_columns"),
-        from_scn.get("labels"),
-    )
+    from_scn, criteria = resolve_criteria(ranked, scenario, weights, raw_columns)
     if thresholds is None and from_scn:
         thresholds = from_scn["thresholds"]
     hidden: set[str] = set()
