@@ -107,7 +107,28 @@ def build_parser() -> argparse.ArgumentParser:
     report_parser.add_argument(
         "--top", type=int, default=5, help="candidates given a page each (default: %(default)s)"
     )
+    download_parser = sub.add_parser(
+        "download",
+        help="download OpenStreetMap data for a bounding box (needs the internet)",
+        description="Download every OSM feature in a bounding box from Overpass and save it "
+        "as an .osm file for --osm. Everything else runs offline from that file.",
+    )
+    download_parser.add_argument(
+        "--bbox", required=True, type=_bbox,
+        help="west,south,east,north in degrees, e.g. 10.72,59.90,10.78,59.94",
+    )
+    download_parser.add_argument("--out", type=Path, required=True, help="the .osm file to write")
     return parser
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not four numbers west,south,east,north"
+        ) from None
+    return west, south, east, north
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -177,9 +198,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.quiet:
+    if getattr(args, "quiet", False):
         set_progress(False)
     try:
+        if args.command == "download":
+            from sitefinder.sources.osm import download_osm
+
+            print(f"Wrote {download_osm(args.bbox, args.out)}")
+            return 0
         return cmd_run(args)
     except SitefinderError as exc:
         print(f"sitefinder: error: {exc}", file=sys.stderr)

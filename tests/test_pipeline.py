@@ -173,3 +173,14 @@ def test_cli_help():
         capture_output=True, text=True, check=True,
     )
     assert "--scenario" in proc.stdout and "--plots" in proc.stdout
+
+
+def test_cli_download_refuses_a_bad_box_before_going_online(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "sitefinder.cli", "download", "--bbox", "10.8,59.9,10.7,59.94",
+         "--out", str(tmp_path / "x.osm")],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2
+    assert "not west, south, east, north" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "x.osm").exists()

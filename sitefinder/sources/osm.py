@@ -7,8 +7,8 @@ cut into runs of located nodes (a run of fewer than two nodes is dropped), and a
 whose rings cannot be closed are not assembled. Both are counted in
 :attr:`OsmData.stats` so a user can see how much of the edge of the extract was lost.
 
-Optional download with osmnx lives in :func:`download_osm`; nothing else in the
-package needs the network.
+Optional download from Overpass (osmnx's endpoint setting when osmnx is installed) lives in
+:func:`download_osm`; nothing else in the package needs the network.
 """
 
 from __future__ import annotations
@@ -293,31 +293,75 @@ def _frame(records: list[dict], columns: list[str]) -> gpd.GeoDataFrame:
     return frame[[*columns, "geometry"]]
 
 
-def download_osm(
-    bbox: tuple[float, float, float, float], out_path: str | Path
-) -> Path:  # pragma: no cover - needs the internet
-    """Download OSM data for ``bbox`` (west, south, east, north) with osmnx and save it.
+#: Public Overpass endpoint used when osmnx is not installed to say otherwise.
+OVERPASS_URL = "https://overpass-api.de/api"
 
-    This is an optional convenience for users who are online; the rest of the
-    tool reads the saved file offline. Requires the ``online`` extra (osmnx).
+
+def download_osm(
+    bbox: tuple[float, float, float, float],
+    out_path: str | Path,
+    *,
+    overpass_url: str | None = None,
+    timeout_s: int = 300,
+) -> Path:  # pragma: no cover - needs the internet, which tests never use
+    """Download all OSM data in ``bbox`` from Overpass and save it as an ``.osm`` file.
+
+    An optional convenience for users who are online; everything else reads the saved
+    file offline. The file holds every node, way and relation in the box with the nodes
+    of its ways (so it is referentially complete), sorted as pyosmium needs.
 
     Parameters
     ----------
     bbox : tuple of float
-        West, south, east, north in degrees.
+        West, south, east, north in degrees (keep it to a municipality: Overpass refuses
+        very large areas).
     out_path : str or Path
-        Where to write the ``.osm`` XML file.
+        Where to write the OSM XML file.
+    overpass_url : str, optional
+        Overpass API base URL; default osmnx's setting when osmnx is installed, else
+        the public overpass-api.de.
+    timeout_s : int
+        Server-side time limit of the query.
+
+    Returns
+    -------
+    Path
+        ``out_path``.
     """
-    try:
-        import osmnx as ox
-    except ImportError as exc:
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    west, south, east, north = bbox
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
         raise InputError(
-            "downloading needs osmnx, which is not installed",
-            hint="Install it with `pip install sitefinder[online]`, or download an .osm.pbf "
-            "extract yourself and pass it with --osm",
-        ) from exc
+            f"the bounding box {bbox} is not west, south, east, north in degrees",
+            where="bbox",
+            hint="Give it as e.g. 10.72,59.90,10.78,59.94",
+        )
+    if overpass_url is None:
+        try:
+            import osmnx as ox
+
+            overpass_url = ox.settings.overpass_url
+        except ImportError:
+            overpass_url = OVERPASS_URL
+    query = (
+        f"[out:xml][timeout:{timeout_s}];"
+        f"(nwr({south},{west},{north},{east}););(._;>;);out body;"
+    )
+    data = urllib.parse.urlencode({"data": query}).encode()
     out_path = Path(out_path)
-    ox.settings.all_oneway = True  # keeps the saved XML faithful to the original ways
-    graph = ox.graph_from_bbox(bbox, network_type="all", retain_all=True, simplify=False)
-    ox.io.save_graph_xml(graph, filepath=out_path)
+    try:
+        with urllib.request.urlopen(
+            f"{overpass_url.rstrip('/')}/interpreter", data=data, timeout=timeout_s + 60
+        ) as response, open(out_path, "wb") as f:
+            while block := response.read(1 << 20):
+                f.write(block)
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise InputError(
+            f"could not download from {overpass_url} ({exc})",
+            hint="Check the internet connection, or download an .osm.pbf extract for your "
+            "municipality from an extract service and pass it with --osm",
+        ) from None
     return out_path
