@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
@@ -108,11 +109,21 @@ class OsmData:
         return (b[0].min(), b[1].min(), b[2].max(), b[3].max())
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks."""
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in chunks.
+
+    Remembered per path, size and modification time: a run asks for the checksum of the
+    same OSM extract and layer files several times (cache key, layer bookkeeping, manifest).
+    """
+    stat = Path(path).stat()
+    return _sha256_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        while block := f.read(chunk):
+        while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
 
