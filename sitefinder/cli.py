@@ -51,8 +51,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--offline", action="store_true",
-        help="make map.html self-contained: no CDN, no tile server, basemap from the OSM "
-        "extract (map_offline.html is always written as well)",
+        help="make map.html itself self-contained: no CDN, no tile server, basemap from the "
+        "OSM extract (without this flag, map.html uses online tiles and a self-contained "
+        "map_offline.html is written beside it)",
     )
     parser.add_argument(
         "--public", action="store_true",
