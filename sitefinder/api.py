@@ -27,12 +27,13 @@ from pyproj import CRS
 from sitefinder import __version__
 from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, layouts_by_units, plan_units
 from sitefinder.config import NETWORK_CATEGORIES, Scenario, default_scenario, load_scenario
+from sitefinder.derived import Ledger
 from sitefinder.errors import InputError
 from sitefinder.layers import (
-    BOOKKEEPING_FILE,
     LayerSet,
     build_layers,
     check_layer_keys,
+    layer_key,
     read_layer_file_any,
 )
 from sitefinder.measure import compute_metrics, metric_columns
@@ -186,8 +187,7 @@ class Study:
 
     def _cache_key(self) -> str | None:
         """Key of the metrics table, or None when a layer file is stale or missing."""
-        book_path = self.layers_dir / BOOKKEEPING_FILE
-        book = json.loads(book_path.read_text()) if book_path.exists() else {}
+        ledger = Ledger(self.layers_dir)
         osm_sha = file_sha256(self.osm_path)
         parts = {
             "version": __version__,
@@ -207,18 +207,12 @@ class Study:
                 return None
             parts["noise_proxy"] = file_sha256(proxy)
         for name, spec in self.scenario.layers.items():
-            path = spec.file if spec.file is not None else self.layers_dir / f"{name}.gpkg"
-            if not Path(path).exists():
-                return None
-            sha = file_sha256(path)
-            entry = book.get(name)
-            built_from_other_osm = (
-                spec.file is None and entry and entry["file_sha256"] == sha
-                and entry["osm_sha256"] != osm_sha
-            )
-            if built_from_other_osm:
-                return None  # an untouched layer built from another OSM file: rebuild first
-            parts[f"layer:{name}"] = sha
+            if spec.file is not None:
+                continue  # a user's own file: already in input_files()
+            path = self.layers_dir / f"{name}.gpkg"
+            if ledger.state(path, layer_key(osm_sha, spec, self.crs)) in ("missing", "stale"):
+                return None  # the layer is (re)built first; the key is taken after that
+            parts[f"layer:{name}"] = file_sha256(path)
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
     @property

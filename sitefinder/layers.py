@@ -5,7 +5,8 @@ metric CRS, so a planner can open it in QGIS, add a planned bus stop or a new NA
 and save. On the next run that file is used as it is:
 
 * a file sitefinder wrote and nobody touched is rebuilt when the OSM file or the layer's
-  rules change (the bookkeeping is in ``<layers_dir>/sitefinder-layers.json``);
+  rules change (the record is in ``<layers_dir>/sitefinder-derived.json``, see
+  :mod:`sitefinder.derived`);
 * a file whose checksum differs from what sitefinder wrote, or that sitefinder never
   wrote, is the user's and is never overwritten;
 * a layer whose scenario entry names a ``file`` is read from that file.
@@ -25,10 +26,10 @@ import pyogrio
 from pyproj import CRS
 
 from sitefinder.config import LayerSpec, Scenario
+from sitefinder.derived import Ledger
 from sitefinder.errors import InputError
-from sitefinder.sources.osm import KEPT_KEYS, OsmData, file_sha256
+from sitefinder.sources.osm import KEPT_KEYS, OsmData
 
-BOOKKEEPING_FILE = "sitefinder-layers.json"
 _LAYER_COLUMNS = ["layer", "osm_type", "osm_id", "name", "kind", "geometry"]
 
 
@@ -132,9 +133,10 @@ def empty_layer(name: str, crs: CRS) -> gpd.GeoDataFrame:
     )
 
 
-def _spec_key(spec: LayerSpec) -> str:
+def layer_key(osm_sha256: str, spec: LayerSpec, crs: CRS) -> str:
+    """Key of the inputs a layer file is built from: the OSM file, its rules and the CRS."""
     rules = spec.model_dump(mode="json", exclude={"label_nb", "label_en"})
-    return json.dumps(rules, sort_keys=True)
+    return json.dumps({"osm": osm_sha256, "rules": rules, "crs": crs.to_string()}, sort_keys=True)
 
 
 def read_layer_file_any(path: str | Path, what: str) -> gpd.GeoDataFrame:
@@ -188,44 +190,24 @@ def build_layers(
     """
     layers_dir = Path(layers_dir)
     layers_dir.mkdir(parents=True, exist_ok=True)
-    book_path = layers_dir / BOOKKEEPING_FILE
-    book = json.loads(book_path.read_text()) if book_path.exists() else {}
+    ledger = Ledger(layers_dir)
     frames, origin, paths = {}, {}, {}
-    crs_key = crs.to_string()
     for name, spec in scenario.layers.items():
         if spec.file is not None:
             frames[name] = read_layer_file(spec.file, crs, name)
             origin[name], paths[name] = "user-file", spec.file
             continue
         path = layers_dir / f"{name}.gpkg"
-        entry = book.get(name)
-        if path.exists():
-            current = file_sha256(path)
-            ours = entry is not None and entry.get("file_sha256") == current
-            if not ours:
-                frames[name] = read_layer_file(path, crs, name)
-                origin[name], paths[name] = "user-edited", path
-                continue
-            up_to_date = (
-                entry.get("osm_sha256") == osm.sha256
-                and entry.get("spec") == _spec_key(spec)
-                and entry.get("crs") == crs_key
-            )
-            if up_to_date:
-                frames[name] = read_layer_file(path, crs, name)
-                origin[name], paths[name] = "reused", path
-                continue
+        state = ledger.state(path, layer_key(osm.sha256, spec, crs))
+        if state in ("user", "current"):
+            frames[name] = read_layer_file(path, crs, name)
+            origin[name] = "user-edited" if state == "user" else "reused"
+            paths[name] = path
+            continue
         layer = extract_layer(osm, spec, name, crs)
         _write_layer(layer, path, name)
-        book[name] = {
-            "file_sha256": file_sha256(path),
-            "osm_sha256": osm.sha256,
-            "osm_file": osm.path.name,
-            "spec": _spec_key(spec),
-            "crs": crs_key,
-        }
+        ledger.record(path, layer_key(osm.sha256, spec, crs))
         frames[name], origin[name], paths[name] = layer, "built", path
-    book_path.write_text(json.dumps(book, indent=2))
     return LayerSet(frames=frames, origin=origin, paths=paths)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sitefinder.config import MeasureSettings
+from sitefinder.derived import Ledger
 from sitefinder.noise import noise_criterion, noise_proxy
 from sitefinder.population import residents_within
 from sitefinder.sources.osm import OsmData, file_sha256
@@ -28,7 +29,6 @@ from sitefinder.sources.raster import zonal_stats_from_source
 from sitefinder.terrain import slope, slope_criterion
 
 NOISE_PROXY_FILE = "noise_proxy.tif"
-_DERIVED_BOOK = "sitefinder-rasters.json"
 
 
 def _usable_geoms(plots: gpd.GeoDataFrame) -> gpd.GeoSeries:
@@ -44,31 +44,6 @@ def _with_notes(
     ok = stats["status"].to_numpy() == "ok"
     out[f"{metric}_note_nb"] = np.where(~ok & usable, stats["reason_nb"], "")
     out[f"{metric}_note_en"] = np.where(~ok & usable, stats["reason_en"], "")
-
-
-def _derived_is_current(path: Path, layers_dir: Path, key: str) -> bool:
-    """Whether a derived raster can be used as it is.
-
-    True when it is what sitefinder wrote for these inputs, and also when a user has
-    edited or replaced it (its checksum is not what sitefinder wrote): like the vector
-    layers, a user's file is never overwritten. False when missing, or when sitefinder's
-    own untouched file was built from other inputs.
-    """
-    if not path.exists():
-        return False
-    book_path = layers_dir / _DERIVED_BOOK
-    book = json.loads(book_path.read_text()) if book_path.exists() else {}
-    entry = book.get(path.name)
-    if entry is None or entry.get("sha256") != file_sha256(path):
-        return True  # the user's file
-    return entry.get("key") == key
-
-
-def _record_derived(path: Path, layers_dir: Path, key: str) -> None:
-    book_path = layers_dir / _DERIVED_BOOK
-    book = json.loads(book_path.read_text()) if book_path.exists() else {}
-    book[path.name] = {"key": key, "sha256": file_sha256(path)}
-    book_path.write_text(json.dumps(book, indent=2))
 
 
 def noise_raster(
@@ -88,10 +63,11 @@ def noise_raster(
         },
         sort_keys=True,
     )
-    if not _derived_is_current(path, layers_dir, key):
+    ledger = Ledger(layers_dir)
+    if ledger.state(path, key) in ("missing", "stale"):
         lines = osm.lines.to_crs(crs)
         noise_proxy(lines, path, bounds=bounds, settings=settings)
-        _record_derived(path, layers_dir, key)
+        ledger.record(path, key)
     return path, True
 
 
@@ -168,9 +144,10 @@ def raster_metrics(
         settings = measure.slope
         slope_path = layers_dir / f"slope_{Path(settings.dem).stem}.tif"
         key = json.dumps({"dem": file_sha256(settings.dem)})
-        if not _derived_is_current(slope_path, layers_dir, key):
+        ledger = Ledger(layers_dir)
+        if ledger.state(slope_path, key) in ("missing", "stale"):
             slope(settings.dem, slope_path)
-            _record_derived(slope_path, layers_dir, key)
+            ledger.record(slope_path, key)
         stats = slope_criterion(geoms, slope_path, settings)
         out["slope_deg"] = stats["value"].where(usable)
         _with_notes(out, "slope_deg", stats, usable)
