@@ -498,6 +498,10 @@ def run(
     with study._timed("write tables"):
         outputs["ranked_csv"] = write_ranked_csv(ranked, out_dir / "ranked.csv")
         outputs["ranked_gpkg"] = write_ranked_gpkg(ranked, out_dir / "ranked.gpkg")
+    if maps or report:
+        # Maps and report need the extract, layers and network even on a cache hit; load
+        # them here so each step's time is its own in the manifest.
+        _ = study.layers, study.network
     if maps:
         with study._timed("write maps"):
             outputs.update(
