@@ -156,14 +156,10 @@ class Study:
         if source is None:
             return None
         if self._districts is None:
-            frame = read_layer_file_any(source.file, "districts")
-            if source.name_column not in frame.columns:
-                raise InputError(
-                    f"the districts file has no column '{source.name_column}'",
-                    path=source.file,
-                    where="scenario field districts.name_column",
-                    hint=f"Use one of: {', '.join(c for c in frame.columns if c != 'geometry')}",
-                )
+            frame = read_layer_file_any(
+                source.file, "districts", column=source.name_column,
+                field="districts.name_column",
+            )
             self._districts = frame.to_crs(self.crs)
         return self._districts
 
@@ -173,14 +169,10 @@ class Study:
         if source is None:
             return None
         if self._existing is None:
-            frame = read_layer_file_any(source.file, "existing sites")
-            if source.units_column not in frame.columns:
-                raise InputError(
-                    f"the existing-sites file has no column '{source.units_column}'",
-                    path=source.file,
-                    where="scenario field existing_sites.units_column",
-                    hint="Add a column with the number of units at each site",
-                )
+            frame = read_layer_file_any(
+                source.file, "existing-sites", column=source.units_column,
+                field="existing_sites.units_column",
+            )
             frame = frame.rename(columns={source.units_column: "units"})
             self._existing = frame.to_crs(self.crs)
         return self._existing

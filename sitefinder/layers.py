@@ -139,8 +139,22 @@ def layer_key(osm_sha256: str, spec: LayerSpec, crs: CRS) -> str:
     return json.dumps({"osm": osm_sha256, "rules": rules, "crs": crs.to_string()}, sort_keys=True)
 
 
-def read_layer_file_any(path: str | Path, what: str) -> gpd.GeoDataFrame:
-    """Read any vector file a user supplies (districts, existing sites), with clear errors."""
+def read_layer_file_any(
+    path: str | Path, what: str, *, column: str | None = None, field: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read any vector file a user supplies (districts, existing sites), with clear errors.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What it is, for messages ("districts").
+    column : str, optional
+        A column the file must have.
+    field : str, optional
+        The scenario field naming that column, for the message.
+    """
     path = Path(path)
     try:
         frame = gpd.read_file(path, engine="pyogrio", on_invalid="ignore")
@@ -153,6 +167,14 @@ def read_layer_file_any(path: str | Path, what: str) -> gpd.GeoDataFrame:
     if frame.crs is None:
         raise InputError(
             f"the {what} file has no CRS", path=path, hint="Set its CRS in QGIS and save again"
+        )
+    if column is not None and column not in frame.columns:
+        present = ", ".join(c for c in frame.columns if c != frame.geometry.name)
+        raise InputError(
+            f"the {what} file has no column '{column}'",
+            path=path,
+            where=f"scenario field {field}" if field else None,
+            hint=f"Name one of its columns ({present}) in the scenario, or add the column",
         )
     return frame[~(frame.geometry.isna() | frame.geometry.is_empty)].reset_index(drop=True)
 
