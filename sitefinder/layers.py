@@ -23,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 from pyproj import CRS
 
 from sitefinder.config import LayerSpec, Scenario
@@ -59,7 +60,7 @@ def _rule_mask(frame: pd.DataFrame, tags: dict, name_regex: str | None) -> np.nd
     mask = np.ones(len(frame), dtype=bool)
     for key, values in tags.items():
         column = frame[key]
-        if values == "*":
+        if values == "*" or "*" in values:  # `"*"` and `["*"]` both mean "any value"
             mask &= column.notna().to_numpy()
         else:
             mask &= column.isin(values).to_numpy()
@@ -95,13 +96,33 @@ def check_layer_keys(scenario: Scenario) -> None:
         )
 
 
-def extract_layer(osm: OsmData, spec: LayerSpec, name: str, crs: CRS) -> gpd.GeoDataFrame:
-    """Select the features of one layer from OSM data and project them to ``crs``."""
-    sources = []
-    if spec.geometry in ("points", "any"):
-        sources.append(osm.points)
-    if spec.geometry in ("areas", "any"):
-        sources.append(osm.areas)
+def extract_layer(
+    osm: OsmData,
+    spec: LayerSpec,
+    name: str,
+    crs: CRS,
+    others: dict[str, gpd.GeoDataFrame] | None = None,
+) -> gpd.GeoDataFrame:
+    """Select the features of one layer from OSM data and project them to ``crs``.
+
+    Parameters
+    ----------
+    osm : OsmData
+    spec : LayerSpec
+        The layer's tag rules.
+    name : str
+        Layer name.
+    crs : CRS
+        Local metric CRS of the result.
+    others : dict of str to GeoDataFrame, optional
+        Layers built before this one, for rules with ``inside_layer``.
+    """
+    sources = {
+        "points": [osm.points],
+        "lines": [osm.lines],
+        "areas": [osm.areas],
+        "any": [osm.points, osm.lines, osm.areas],
+    }[spec.geometry]
     picked = []
     for frame in sources:
         if not len(frame):
@@ -110,18 +131,50 @@ def extract_layer(osm: OsmData, spec: LayerSpec, name: str, crs: CRS) -> gpd.Geo
         for rule in spec.rules:
             mask |= _rule_mask(frame, rule.tags, rule.name_regex)
         if mask.any():
-            sub = frame.loc[mask].copy()
+            sub = frame.loc[mask].drop(columns=["node_ids"], errors="ignore").copy()
             sub["kind"] = _kind_labels(sub, spec)
             picked.append(sub)
     if not picked:
         return empty_layer(name, crs)
     features = gpd.GeoDataFrame(pd.concat(picked, ignore_index=True), crs=osm.points.crs)
     features = features.to_crs(crs)
+    features = features[_rule_conditions(features, spec, others or {})]
     if spec.min_area_m2 > 0:
         features = features[features.geometry.area >= spec.min_area_m2]
     features["layer"] = name
     features["osm_id"] = features["osm_id"].astype("int64")
     return gpd.GeoDataFrame(features[_LAYER_COLUMNS].reset_index(drop=True), crs=crs)
+
+
+def _rule_conditions(
+    features: gpd.GeoDataFrame, spec: LayerSpec, others: dict[str, gpd.GeoDataFrame]
+) -> np.ndarray:
+    """Keep features that meet the spatial conditions of at least one rule they match.
+
+    A feature passes when some rule matches its tags and that rule's ``min_area_m2`` and
+    ``inside_layer`` conditions hold (a point or line is never below an area minimum).
+    """
+    keep = np.zeros(len(features), dtype=bool)
+    geoms = features.geometry.to_numpy()
+    area = shapely.area(geoms)
+    for rule in spec.rules:
+        match = _rule_mask(features, rule.tags, rule.name_regex)
+        if rule.min_area_m2 > 0:
+            match &= area >= rule.min_area_m2
+        if rule.inside_layer is not None and match.any():
+            zones = others.get(rule.inside_layer)
+            inside = np.zeros(len(features), dtype=bool)
+            if zones is not None and len(zones):
+                tree = shapely.STRtree(zones.geometry.to_numpy())
+                idx = np.flatnonzero(match)
+                # A building counts as inside by its representative point: one that
+                # straddles the edge of the zone belongs where most of it is.
+                points = shapely.point_on_surface(geoms[idx])
+                hit, _ = tree.query(points, predicate="within")
+                inside[idx[np.unique(hit)]] = True
+            match &= inside
+        keep |= match
+    return keep
 
 
 def empty_layer(name: str, crs: CRS) -> gpd.GeoDataFrame:
@@ -214,7 +267,8 @@ def build_layers(
     layers_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(layers_dir)
     frames, origin, paths = {}, {}, {}
-    for name, spec in scenario.layers.items():
+    for name in build_order(scenario.layers):
+        spec = scenario.layers[name]
         if spec.file is not None:
             frames[name] = read_layer_file(spec.file, crs, name)
             origin[name], paths[name] = "user-file", spec.file
@@ -225,12 +279,59 @@ def build_layers(
             frames[name] = read_layer_file(path, crs, name)
             origin[name] = "user-edited" if state == "user" else "reused"
             paths[name] = path
-            continue
-        layer = extract_layer(osm, spec, name, crs)
-        _write_layer(layer, path, name)
-        ledger.record(path, layer_key(osm.sha256, spec, crs))
-        frames[name], origin[name], paths[name] = layer, "built", path
-    return LayerSet(frames=frames, origin=origin, paths=paths)
+        else:
+            layer = extract_layer(osm, spec, name, crs, frames)
+            _write_layer(layer, path, name)
+            ledger.record(path, layer_key(osm.sha256, spec, crs))
+            frames[name], origin[name], paths[name] = layer, "built", path
+        if spec.add_files:
+            # The municipality's own features join what OSM has (not stored in the
+            # derived file, so editing that file in QGIS and adding files stay separate).
+            added = [read_layer_file(f, crs, name) for f in spec.add_files]
+            frames[name] = gpd.GeoDataFrame(
+                pd.concat([frames[name], *added], ignore_index=True), crs=crs
+            )
+    return LayerSet(frames={n: frames[n] for n in scenario.layers}, origin=origin, paths=paths)
+
+
+def build_order(layers: dict[str, LayerSpec]) -> list[str]:
+    """Layer names with every layer after the layers its rules' ``inside_layer`` name.
+
+    Raises
+    ------
+    InputError
+        A rule names a layer that does not exist, or the references form a cycle.
+    """
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise InputError(
+                f"layers refer to each other in a circle: {' → '.join((*trail, name))}",
+                where="scenario layers",
+                hint="Remove one of the inside_layer references",
+            )
+        visiting.add(name)
+        for i, rule in enumerate(layers[name].rules):
+            if rule.inside_layer is None:
+                continue
+            if rule.inside_layer not in layers:
+                raise InputError(
+                    f"layers.{name}.rules.{i}.inside_layer names a layer that does not "
+                    f"exist: '{rule.inside_layer}'",
+                    where="scenario",
+                    hint=f"Use one of: {', '.join(layers)}",
+                )
+            visit(rule.inside_layer, (*trail, name))
+        visiting.discard(name)
+        order.append(name)
+
+    for name in layers:
+        visit(name, ())
+    return order
 
 
 def _write_layer(layer: gpd.GeoDataFrame, path: Path, name: str) -> None:

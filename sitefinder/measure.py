@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from sitefinder.config import NETWORK_CATEGORIES, Scenario
+from sitefinder.config import ExposureSettings, Scenario, nearest_layers, network_categories
 from sitefinder.layers import LayerSet
 from sitefinder.network import (
     WalkNetwork,
@@ -70,7 +70,7 @@ def network_metrics(
         primary_node >= 0, "main", np.where(np.isfinite(nearest_leg), "island", "none")
     )
     out["network_reach"] = np.where(usable, reach, "")
-    for category in progress(NETWORK_CATEGORIES, "walking distances"):
+    for category in progress(network_categories(layers.frames), "walking distances"):
         features = layers[category]
         xy, owner = access_points(features.geometry, FEATURE_STEP_M)
         field = distance_field(net, xy, settings)
@@ -99,25 +99,116 @@ def network_metrics(
     return out
 
 
-def buffer_metrics(plots: gpd.GeoDataFrame, layers: LayerSet) -> pd.DataFrame:
-    """Straight-line distances to dwellings, residential and industrial areas.
+#: Dwellings are counted within these distances of the plot (screening, SINTEF 2021 §2.3
+#: "greier ikke å bo tett på andre"): columns ``dwellings_within_<d>m``.
+DWELLING_COUNT_RADII_M: tuple[int, ...] = (25, 50)
+
+
+def buffer_metrics(
+    plots: gpd.GeoDataFrame, layers: LayerSet, exposure: ExposureSettings | None = None
+) -> pd.DataFrame:
+    """Straight-line metrics: distances to dwellings, residential and industrial areas …
 
     ``dwelling_dist_m`` is the distance from the plot to the nearest dwelling; 0 when a
-    dwelling stands on the plot. ``inside_industrial`` is true when at least half the
-    plot's area (or its point) lies in industrial land use.
+    dwelling stands on the plot. ``dwellings_within_25m``/``_50m`` count dwellings within
+    that distance of the plot's outline (those on the plot included).
+    ``drug_scene_dist_m`` and ``sensitive_dist_m`` are measured when the scenario has the
+    ``drug_scenes`` and ``sensitive_neighbours`` layers. ``inside_industrial`` is true when
+    at least half the plot's area (or its point) lies in industrial land use. With
+    ``exposure`` settings, ``exposure_index`` and ``busy_frontage`` (see
+    :func:`exposure_metrics`).
     """
     usable = (plots["status"] == STATUS_OK).to_numpy()
     geoms = plots.geometry.to_numpy()
     out = pd.DataFrame(index=plots.index)
-    for layer, column in (
-        ("dwellings", "dwelling_dist_m"),
-        ("residential_areas", "residential_dist_m"),
-        ("industrial", "industrial_dist_m"),
-    ):
+    for layer, column in nearest_layers(layers.frames).items():
         out[column] = nearest_distance(geoms, layers[layer].geometry.to_numpy(), usable)
+    dwellings = layers["dwellings"].geometry.to_numpy()
+    for radius in DWELLING_COUNT_RADII_M:
+        out[f"dwellings_within_{radius}m"] = count_near(geoms, dwellings, radius, usable)
     industrial = layers["industrial"].geometry.to_numpy()
     out["inside_industrial"] = share_inside(geoms, industrial, usable) >= 0.5
+    if exposure is not None:
+        out = out.join(exposure_metrics(plots, layers, exposure))
     return out
+
+
+def count_near(
+    geoms: np.ndarray,
+    others: np.ndarray,
+    radius: float,
+    usable: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
+    """Number (or summed ``weights``) of ``others`` within ``radius`` of each geometry.
+
+    Unusable geometries get NaN.
+
+    Examples
+    --------
+    >>> plots = np.array([shapely.box(0, 0, 10, 10)])
+    >>> houses = np.array([shapely.Point(20, 5), shapely.Point(40, 5), shapely.Point(5, 5)])
+    >>> count_near(plots, houses, 25, np.array([True]))
+    array([2.])
+    """
+    result = np.where(usable, 0.0, np.nan)
+    if len(others) == 0 or not usable.any():
+        return result
+    tree = shapely.STRtree(others)
+    idx = np.flatnonzero(usable)
+    left, right = tree.query(geoms[idx], predicate="dwithin", distance=radius)
+    w = np.ones(len(right)) if weights is None else np.asarray(weights, dtype=float)[right]
+    np.add.at(result, idx[left], w)
+    return result
+
+
+def exposure_metrics(
+    plots: gpd.GeoDataFrame, layers: LayerSet, settings: ExposureSettings
+) -> pd.DataFrame:
+    """How many people pass by: a proxy from public-facing places and busy streets.
+
+    Returns
+    -------
+    DataFrame
+        ``exposure_index`` (weighted count of ``passersby`` features within
+        ``settings.radius_m``, nightlife counting ``settings.nightlife_weight``, plus
+        ``settings.frontage_points`` for a busy frontage) and ``busy_frontage`` (the plot
+        lies within ``settings.frontage_m`` of a ``busy_streets`` feature). Both are
+        absent-layer tolerant: a scenario without those layers gets 0 / False.
+
+    Examples
+    --------
+    >>> from sitefinder.layers import LayerSet
+    >>> plots = gpd.GeoDataFrame({"status": ["ok"]}, geometry=[shapely.box(0, 0, 20, 20)])
+    >>> places = gpd.GeoDataFrame(
+    ...     {"kind": ["shop=bakery", "amenity=pub", "shop=kiosk"]},
+    ...     geometry=[shapely.Point(30, 10), shapely.Point(50, 10), shapely.Point(900, 0)])
+    >>> streets = gpd.GeoDataFrame({"kind": ["highway=primary"]},
+    ...     geometry=[shapely.LineString([(-5, 30), (30, 30)])])
+    >>> layers = LayerSet({"passersby": places, "busy_streets": streets}, {}, {})
+    >>> m = exposure_metrics(plots, layers, ExposureSettings())
+    >>> float(m["exposure_index"].iloc[0]), bool(m["busy_frontage"].iloc[0])
+    (14.0, True)
+    """
+    usable = (plots["status"] == STATUS_OK).to_numpy()
+    geoms = plots.geometry.to_numpy()
+    places = layers.frames.get("passersby")
+    index = np.where(usable, 0.0, np.nan)
+    if places is not None and len(places):
+        weights = np.where(
+            places["kind"].isin(settings.nightlife).to_numpy(), settings.nightlife_weight, 1.0
+        )
+        index = count_near(geoms, places.geometry.to_numpy(), settings.radius_m, usable, weights)
+    streets = layers.frames.get("busy_streets")
+    frontage = np.zeros(len(plots), dtype=bool)
+    if streets is not None and len(streets):
+        near = count_near(geoms, streets.geometry.to_numpy(), settings.frontage_m, usable)
+        frontage = np.nan_to_num(near) > 0
+    return pd.DataFrame(
+        {"exposure_index": index + np.where(frontage, settings.frontage_points, 0.0),
+         "busy_frontage": frontage},
+        index=plots.index,
+    )
 
 
 def nearest_distance(geoms: np.ndarray, others: np.ndarray, usable: np.ndarray) -> np.ndarray:
@@ -163,8 +254,11 @@ def metric_columns(scenario: Scenario) -> set[str]:
 
     minutes = f"{scenario.measure.count_within_min:g}min"
     columns = {"access_leg_m", "network_reach", "inside_industrial", "capacity_units"}
-    columns |= {"dwelling_dist_m", "residential_dist_m", "industrial_dist_m"}
-    for category in NETWORK_CATEGORIES:
+    columns |= set(nearest_layers(scenario.layers).values())
+    columns |= {f"dwellings_within_{r}m" for r in DWELLING_COUNT_RADII_M}
+    if scenario.measure.exposure is not None:
+        columns |= {"exposure_index", "busy_frontage"}
+    for category in network_categories(scenario.layers):
         columns |= {f"dist_{category}_m", f"time_{category}_min", f"count_{category}_{minutes}"}
     frequency = scenario.measure.transit_frequency
     if frequency is not None:
@@ -184,7 +278,7 @@ def compute_metrics(
     updated).
     """
     network = network_metrics(plots, net, layers, scenario)
-    buffers = buffer_metrics(plots, layers)
+    buffers = buffer_metrics(plots, layers, scenario.measure.exposure)
     status = plots[["status", "status_reason_nb", "status_reason_en"]].copy()
     outside = (status["status"] == STATUS_OK) & (network["network_reach"] == "none")
     snap = scenario.network.max_snap_m

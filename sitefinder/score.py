@@ -14,8 +14,17 @@ import numpy as np
 import pandas as pd
 
 from sitefinder.capacity import cap_units
-from sitefinder.config import Criterion, LinearValue, Scenario, WindowValue
+from sitefinder.config import (
+    NEAREST_METRICS,
+    Criterion,
+    Exclusion,
+    LinearValue,
+    PiecewiseValue,
+    Scenario,
+    WindowValue,
+)
 from sitefinder.errors import InputError
+from sitefinder.noise import RAIL_RED_DB, RAIL_YELLOW_DB, ROAD_RED_DB, ROAD_YELLOW_DB
 from sitefinder.sources.plots import STATUS_OK
 
 STATUS_EXCLUDED = "excluded"
@@ -35,7 +44,7 @@ def linear_value(x: np.ndarray | pd.Series, ideal: float, unacceptable: float) -
     array([0. , 0.5, 1. ])
     """
     x = np.asarray(x, dtype=float)
-    value = np.clip((x - unacceptable) / (ideal - unacceptable), 0.0, 1.0)
+    value = np.clip((x - unacceptable) / (ideal - unacceptable), 0.0, 1.0) + 0.0  # no -0.0
     return np.where(np.isnan(x), 0.0, value)
 
 
@@ -58,9 +67,28 @@ def window_value(
     return np.minimum(low, high)
 
 
+def piecewise_value(x: np.ndarray | pd.Series, points: list[tuple[float, float]]) -> np.ndarray:
+    """Interpolate between ``points`` ([metric, value] pairs); held flat outside them.
+
+    NaN (no value measured) gives 0.
+
+    Examples
+    --------
+    >>> piecewise_value(np.array([1, 2, 3.5, 4, 9, np.nan]),
+    ...                 [(1, 0.8), (2, 1), (3, 1), (4, 0.8), (5, 0.4), (6, 0.2)])
+    array([0.8, 1. , 0.9, 0.8, 0.2, 0. ])
+    """
+    x = np.asarray(x, dtype=float)
+    xs, vs = zip(*points, strict=True)
+    return np.where(np.isnan(x), 0.0, np.interp(x, xs, vs))
+
+
 def criterion_value(metric: pd.Series, criterion: Criterion) -> np.ndarray:
     """Apply a criterion's value function to its metric column."""
     fn = criterion.value
+    metric = pd.to_numeric(metric, errors="coerce")  # a plot-file column may hold text
+    if isinstance(fn, PiecewiseValue):
+        return piecewise_value(metric, fn.points)
     if isinstance(fn, LinearValue):
         return linear_value(metric, fn.ideal, fn.unacceptable)
     if isinstance(fn, WindowValue):
@@ -126,39 +154,18 @@ def score_metrics(
         ``metrics`` plus ``value_<criterion>``, ``score``, ``rank``, ``explanation_nb``,
         ``explanation_en``, with exclusions applied to ``status``.
     """
-    check_metrics(metrics.columns, scenario)
-    values = criterion_values(metrics, scenario)
+    out = _with_capacity(metrics, scenario)
+    check_metrics(out.columns, scenario)
+    values = criterion_values(out, scenario)
     weights = pd.Series({n: c.weight for n, c in scenario.criteria.items()}, dtype=float)
-    dropped = [n for n, c in scenario.criteria.items() if _layer_of(c.metric) in empty_layers]
+    dropped = [n for n, c in scenario.criteria.items() if layer_of(c.metric) in empty_layers]
     weights[dropped] = 0.0
     total = weights.sum()
     score = 100 * (values.to_numpy() @ weights.to_numpy()) / total if total > 0 else np.nan
-
-    out = metrics.copy()
     for name in values.columns:
         out[f"value_{name}"] = values[name].to_numpy()
-    status = out["status"].to_numpy().copy()
-    reason_nb = out["status_reason_nb"].to_numpy().copy()
-    reason_en = out["status_reason_en"].to_numpy().copy()
-    measured = status == STATUS_OK
-    for exclusion in scenario.exclusions:
-        hit = measured & (out[exclusion.metric] == exclusion.equals).to_numpy()
-        _add_reason(status, reason_nb, reason_en, hit, exclusion.reason_nb, exclusion.reason_en)
-    for name, c in scenario.criteria.items():
-        if c.exclude_when_unacceptable and name not in dropped:
-            hit = measured & (values[name].to_numpy() <= 0)
-            _add_reason(
-                status, reason_nb, reason_en, hit,
-                f"uakseptabel på kriteriet «{c.label_nb}»",
-                f"unacceptable on criterion '{c.label_en}'",
-            )
-    if "capacity_max_units" in out.columns:
-        capacity = cap_units(out["capacity_max_units"], scenario.capacity)
-        out = out.drop(columns=["capacity_max_units"]).join(capacity)
-        small = (status == STATUS_OK) & (capacity["capacity_status"] == STATUS_TOO_SMALL).to_numpy()
-        status[small] = STATUS_TOO_SMALL
-        reason_nb[small] = capacity["capacity_reason_nb"].to_numpy()[small]
-        reason_en[small] = capacity["capacity_reason_en"].to_numpy()[small]
+
+    status, reason_nb, reason_en = _judged_status(out, values, scenario, dropped)
     out["status"], out["status_reason_nb"], out["status_reason_en"] = status, reason_nb, reason_en
     scored = np.isin(status, [STATUS_OK, STATUS_EXCLUDED, STATUS_TOO_SMALL])
     out["score"] = np.where(scored, score, np.nan)
@@ -169,10 +176,88 @@ def score_metrics(
     return out
 
 
-def _layer_of(metric: str) -> str | None:
-    """The network category behind a metric column, e.g. ``dist_transit_m`` → transit."""
+def _with_capacity(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """``metrics`` with the measured unit count capped by the scenario's units per site.
+
+    The cap is scoring, not measuring: ``capacity_units`` must exist before the criteria
+    are valued, because a criterion may judge the number of units.
+    """
+    out = metrics.copy()
+    if "capacity_max_units" in out.columns:
+        capacity = cap_units(out["capacity_max_units"], scenario.capacity)
+        out = out.drop(columns=["capacity_max_units"]).join(capacity)
+    return out
+
+
+def _judged_status(
+    out: pd.DataFrame, values: pd.DataFrame, scenario: Scenario, dropped: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Status and reasons after exclusions, unacceptable criteria and units per site."""
+    status = out["status"].to_numpy().copy()
+    reason_nb = out["status_reason_nb"].to_numpy().copy()
+    reason_en = out["status_reason_en"].to_numpy().copy()
+    measured = status == STATUS_OK
+    for exclusion in scenario.exclusions:
+        hit = measured & exclusion_hits(out[exclusion.metric], exclusion)
+        _add_reason(status, reason_nb, reason_en, hit, exclusion.reason_nb, exclusion.reason_en)
+    for name, c in scenario.criteria.items():
+        if c.exclude_when_unacceptable and name not in dropped:
+            # A missing value (nothing of that kind nearby, or no data) is not "unacceptable".
+            hit = measured & (values[name].to_numpy() <= 0) & out[c.metric].notna().to_numpy()
+            _add_reason(
+                status, reason_nb, reason_en, hit,
+                f"uakseptabel på kriteriet «{c.label_nb}»",
+                f"unacceptable on criterion '{c.label_en}'",
+            )
+    if "capacity_status" in out.columns:
+        small = (status == STATUS_OK) & (out["capacity_status"] == STATUS_TOO_SMALL).to_numpy()
+        status[small] = STATUS_TOO_SMALL
+        reason_nb[small] = out["capacity_reason_nb"].to_numpy()[small]
+        reason_en[small] = out["capacity_reason_en"].to_numpy()[small]
+    return status, reason_nb, reason_en
+
+
+def exclusion_hits(column: pd.Series, exclusion: Exclusion) -> np.ndarray:
+    """Which rows meet an exclusion's condition; a missing value never does.
+
+    Examples
+    --------
+    >>> ex = Exclusion(metric="dwelling_dist_m", below=10, reason_nb="-", reason_en="-")
+    >>> exclusion_hits(pd.Series([0.0, 9.9, 10.0, np.nan]), ex)
+    array([ True,  True, False, False])
+    >>> ex = Exclusion(metric="zoning", one_of=["næring"], reason_nb="-", reason_en="-")
+    >>> exclusion_hits(pd.Series(["bolig", "næring", None]), ex)
+    array([False,  True, False])
+    """
+    if exclusion.below is not None or exclusion.above is not None:
+        x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            if exclusion.below is not None:
+                return x < exclusion.below
+            return x > exclusion.above
+    if exclusion.one_of is not None:
+        return column.isin(exclusion.one_of).to_numpy()
+    return (column == exclusion.equals).fillna(False).to_numpy(dtype=bool)
+
+
+def layer_of(metric: str) -> str | None:
+    """The layer a metric column is measured from, e.g. ``dist_transit_m`` → transit.
+
+    Used to leave a criterion out when its layer has no feature at all.
+
+    Examples
+    --------
+    >>> layer_of("dist_transit_m"), layer_of("drug_scene_dist_m"), layer_of("road_lden_db")
+    ('transit', 'drug_scenes', None)
+    """
     parts = metric.split("_")
-    return parts[1] if len(parts) >= 3 and parts[0] in ("dist", "time", "count") else None
+    if len(parts) >= 3 and parts[0] in ("dist", "time", "count"):
+        return parts[1]
+    if metric.startswith("dwellings_within_"):
+        return "dwellings"
+    if metric == "exposure_index":
+        return "passersby"
+    return {column: layer for layer, column in NEAREST_METRICS.items()}.get(metric)
 
 
 def _add_reason(status, reason_nb, reason_en, hit, text_nb, text_en) -> None:
@@ -210,6 +295,8 @@ _WORDS = {
         "poor": "svakt",
         "strongest": "Sterkest",
         "weakest": "Svakest",
+        "yellow": "gul støysone: støyfaglig utredning og tiltak kreves",
+        "red": "rød støysone: boliger bør unngås, krever skjerming",
     },
     "en": {
         "walk": "{v:.0f} min walk to {label}",
@@ -225,6 +312,8 @@ _WORDS = {
         "poor": "poor",
         "strongest": "Strongest",
         "weakest": "Weakest",
+        "yellow": "yellow noise zone: a noise assessment and mitigation are required",
+        "red": "red noise zone: homes should be avoided, needs screening",
     },
 }
 
@@ -238,6 +327,24 @@ def _unit(metric: str, language: str) -> str:
     if metric.startswith("departures_per_hour"):
         return " avganger/time" if language == "nb" else " departures/hour"
     return ""
+
+
+def noise_zone_of(metric: str, levels: pd.Series) -> pd.Series | None:
+    """T-1442 zone (``"yellow"``, ``"red"`` or ``""``) of a road/rail Lden column, else None.
+
+    Examples
+    --------
+    >>> noise_zone_of("rail_lden_db", pd.Series([50, 60, 70])).tolist()
+    ['', 'yellow', 'red']
+    """
+    if not metric.endswith("_lden_db"):
+        return None
+    yellow, red = (
+        (RAIL_YELLOW_DB, RAIL_RED_DB) if metric.startswith("rail") else (ROAD_YELLOW_DB, ROAD_RED_DB)
+    )
+    x = pd.to_numeric(levels, errors="coerce")
+    zone = np.where(x >= red, "red", np.where(x >= yellow, "yellow", ""))
+    return pd.Series(zone, index=levels.index)
 
 
 def _grade(value: float, words: dict[str, str]) -> str:
@@ -262,9 +369,17 @@ def explain_plots(
         metric = scored[c.metric]
         value = scored[f"value_{name}"]
         grade = value.map(lambda v, w=words: _grade(v, w))
+        zone = noise_zone_of(c.metric, scored[c.metric])
+        if zone is not None:
+            # A T-1442 zone is named as a zone, and a level in it never reads "good",
+            # whatever value function a scenario gives.
+            grade = grade.where(zone != "yellow", grade.replace(words["good"], words["fair"]))
+            grade = grade.where(zone != "red", words["poor"])
+            named = zone.map({"yellow": words["yellow"], "red": words["red"]})
+            grade = grade.where(named.isna(), grade + "; " + named)
         if name in dropped:
             text = pd.Series(words["nolayer"].format(label=label), index=scored.index)
-        elif c.metric.startswith("dist_") and _layer_of(c.metric):
+        elif c.metric.startswith("dist_") and layer_of(c.metric):
             minutes = metric / speed
             walk = minutes.map(lambda v, lb=label: words["walk"].format(v=max(v, 1), label=lb))
             island = scored["network_reach"] == "island"

@@ -46,8 +46,7 @@ def _metrics(**columns):
     scenario = default_scenario()
     for c in scenario.criteria.values():
         # Every metric at its ideal, so a test changes only what it is about.
-        ideal = getattr(c.value, "ideal", None)
-        base[c.metric] = [float(c.value.ideal_from if ideal is None else ideal)] * n
+        base[c.metric] = [float(c.value.ideal_point())] * n
     base["inside_industrial"] = [False] * n
     base.update(columns)
     return pd.DataFrame(base)

@@ -3,9 +3,13 @@
 The reader uses pyosmium and keeps only what the thematic layers and the walking
 network need. It copes with plain bounding-box cuts, which is what users download:
 such files have ways whose node references point outside the file. Those ways are
-cut into runs of located nodes (a run of fewer than two nodes is dropped), and areas
-whose rings cannot be closed are not assembled. Both are counted in
-:attr:`OsmData.stats` so a user can see how much of the edge of the extract was lost.
+cut into runs of located nodes (a run of fewer than two nodes is dropped). A closed way
+that is an area (a park, a building, residential land use) and lost some nodes at the
+edge is kept: its located nodes, in ring order, are closed with straight lines along the
+cut, which keeps the part of the area inside the extract. Multipolygon relations whose
+rings cannot be closed are not assembled. All of these are counted in
+:attr:`OsmData.stats` (``areas_clipped``, ``multipolygons_dropped``) so a user can see
+how much of the edge of the extract was affected.
 
 Optional download from Overpass (osmnx's endpoint setting when osmnx is installed) lives in
 :func:`download_osm`; nothing else in the package needs the network.
@@ -60,6 +64,10 @@ KEPT_KEYS: tuple[str, ...] = (
     "oneway",
     "covered",
     "layer",
+    "place",
+    "addr:housenumber",
+    "social_facility:for",
+    "harm_reduction",
 )
 
 # Ways with these keys are linear features (network, rail, rivers) even when closed.
@@ -170,6 +178,32 @@ def _area_polygon(area) -> shapely.MultiPolygon | None:
     return geom
 
 
+def _clipped_area(nodes) -> shapely.Geometry | None:
+    """Polygon of a closed way from its located nodes only (cut at the extract's edge).
+
+    The missing stretches are replaced by straight lines between the last and the next
+    located node; for a bounding-box cut those lie along the cut, so the result is the
+    part of the area inside the extract.
+    """
+    coords = [(n.location.lon, n.location.lat) for n in nodes if n.location.valid()]
+    if len(coords) < 3:
+        return None
+    geom = shapely.make_valid(shapely.Polygon(coords))
+    polygons = [g for g in shapely.get_parts(geom) if g.geom_type == "Polygon" and g.area > 0]
+    if not polygons:
+        return None
+    return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
+
+
+def _is_area_way(tags) -> bool:
+    """A closed way is an area unless it is a linear feature (streets, rail, rivers)."""
+    if tags.get("area") == "no":
+        return False
+    if any(k in tags for k in _LINEAR_KEYS):
+        return tags.get("area") == "yes"
+    return _has_kept_tag(tags)
+
+
 def read_osm(path: str | Path) -> OsmData:
     """Read an OSM extract into points, lines and areas.
 
@@ -210,7 +244,10 @@ def read_osm(path: str | Path) -> OsmData:
     points: list[dict] = []
     lines: list[dict] = []
     areas: list[dict] = []
-    stats = {"nodes": 0, "ways": 0, "relations": 0, "ways_cut": 0, "ways_dropped": 0}
+    stats = {
+        "nodes": 0, "ways": 0, "relations": 0, "ways_cut": 0, "ways_dropped": 0,
+        "areas_clipped": 0, "multipolygons": 0, "multipolygons_assembled": 0,
+    }
     newest = ""
     try:
         processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
@@ -228,9 +265,20 @@ def read_osm(path: str | Path) -> OsmData:
                 if obj.timestamp is not None and obj.timestamp.year > 1970:
                     newest = max(newest, obj.timestamp.date().isoformat())
                 tags = obj.tags
+                nodes = obj.nodes
+                closed = len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref
+                if closed and _is_area_way(tags) and not all(n.location.valid() for n in nodes):
+                    # The area assembler skips rings with missing nodes: keep the part
+                    # inside the extract instead of losing the park or building.
+                    geom = _clipped_area(nodes)
+                    if geom is not None:
+                        stats["areas_clipped"] += 1
+                        rec = _tag_record(tags)
+                        rec.update(osm_type="way", osm_id=obj.id, geometry=geom)
+                        areas.append(rec)
                 if not any(k in tags for k in _LINEAR_KEYS):
                     continue
-                runs = _located_runs(obj.nodes)
+                runs = _located_runs(nodes)
                 if not runs:
                     stats["ways_dropped"] += 1
                     continue
@@ -243,6 +291,10 @@ def read_osm(path: str | Path) -> OsmData:
                     lines.append(rec)
             elif obj.is_relation():
                 stats["relations"] += 1
+                if obj.tags.get("type") in ("multipolygon", "boundary") and _has_kept_tag(
+                    obj.tags
+                ):
+                    stats["multipolygons"] += 1
             elif obj.is_area():
                 tags = obj.tags
                 if not _has_kept_tag(tags):
@@ -253,6 +305,8 @@ def read_osm(path: str | Path) -> OsmData:
                 geom = _area_polygon(obj)
                 if geom is None or geom.is_empty:
                     continue
+                if not obj.from_way():
+                    stats["multipolygons_assembled"] += 1
                 rec = _tag_record(tags)
                 rec.update(
                     osm_type="way" if obj.from_way() else "relation",
@@ -283,6 +337,9 @@ def read_osm(path: str | Path) -> OsmData:
         )
 
     columns = ["osm_type", "osm_id", *KEPT_KEYS]
+    stats["multipolygons_dropped"] = max(
+        0, stats.pop("multipolygons") - stats.pop("multipolygons_assembled")
+    )
     stats.update(points=len(points), lines=len(lines), areas=len(areas))
     return OsmData(
         points=_frame(points, columns),
