@@ -26,7 +26,7 @@ from pyproj import CRS
 
 from sitefinder import __version__
 from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, layouts_by_units, plan_units
-from sitefinder.config import NETWORK_CATEGORIES, Scenario, default_scenario, load_scenario
+from sitefinder.config import Scenario, default_scenario, load_scenario
 from sitefinder.derived import Ledger
 from sitefinder.errors import InputError
 from sitefinder.layers import (
@@ -85,7 +85,6 @@ class Study:
         self.scenario = _as_scenario(scenario)
         check_layer_keys(self.scenario)
         self.scenario.check_input_files()
-        check_metrics(metric_columns(self.scenario), self.scenario)
         self.plots_path = Path(plots)
         self.osm_path = Path(osm)
         self.layers_dir = Path(layers_dir)
@@ -99,6 +98,9 @@ class Study:
             raw = read_plots(self.plots_path, id_column=id_column, crs=plots_crs)
             self.crs: CRS = local_crs(raw, self.scenario.crs)
             self.plots: gpd.GeoDataFrame = to_local(raw, self.crs)
+        # Criteria and exclusions may name a measured metric or a column of the plot file
+        # (owner, zoning, price): refuse anything else before the heavy work.
+        check_metrics(metric_columns(self.scenario) | self.plot_facts(), self.scenario)
         self._osm: OsmData | None = None
         self._layers: LayerSet | None = None
         self._network: WalkNetwork | None = None
@@ -107,6 +109,11 @@ class Study:
         self._districts: gpd.GeoDataFrame | None = None
         self._existing: gpd.GeoDataFrame | None = None
         self._layouts: np.ndarray | None = None
+
+    def plot_facts(self) -> set[str]:
+        """Columns of the plot file a scenario may judge by (owner, zoning, price …)."""
+        own = {"plot_id", "status", "status_reason_nb", "status_reason_en", "source_row"}
+        return {c for c in self.plots.columns if c not in own and c != self.plots.geometry.name}
 
     @contextmanager
     def _timed(self, step: str) -> Iterator[None]:
@@ -145,6 +152,17 @@ class Study:
         """Network categories with no features at all (known once metrics exist)."""
         _ = self.metrics
         return set(self._empty)
+
+    def data_warnings(self) -> list:
+        """Warnings about the map data (empty layers, incomplete dwellings, cut areas).
+
+        Returns
+        -------
+        list of sitefinder.data_checks.DataWarning
+        """
+        from sitefinder.data_checks import data_warnings
+
+        return data_warnings(self._osm, self.layers, self.scenario)
 
     def osm_timestamp(self) -> str:
         """Date of the newest edit in the OSM extract (reads the extract if needed)."""
@@ -256,7 +274,7 @@ class Study:
                     self.scenario.districts.name_column,
                 )
         self._metrics = pd.concat([metrics, rasters, capacity], axis=1)
-        self._empty = {c for c in NETWORK_CATEGORIES if len(layers[c]) == 0}
+        self._empty = {name for name, frame in layers.frames.items() if len(frame) == 0}
         bar.update()
         bar.close()
         if self.cache_dir is not None:
@@ -299,8 +317,13 @@ class Study:
         with self._timed("score"):
             empty = self.empty_layers
             base = self.plots.drop(columns=_STATUS_COLUMNS)
-            table = pd.concat([base[["plot_id"]], metrics], axis=1)
+            # Plot facts a criterion or exclusion names (e.g. zoning) join the metrics.
+            named = {c.metric for c in scenario.criteria.values()}
+            named |= {e.metric for e in scenario.exclusions}
+            facts = sorted((named - set(metrics.columns)) & self.plot_facts())
+            table = pd.concat([base[["plot_id", *facts]], metrics], axis=1)
             scored = score_metrics(table, scenario, empty, explain=explain)
+            scored = scored.drop(columns=facts)
             # A user column named like one of ours ("score", "rank" ...) is kept as input_*.
             clash = [c for c in [*scored.columns, "layout"] if c in base.columns and c != "plot_id"]
             base = base.rename(columns={c: f"input_{c}" for c in clash})

@@ -42,7 +42,7 @@ from sitefinder.sources.gtfs import TransitFrequencySettings
 from sitefinder.sources.raster import RasterCriterionSource
 from sitefinder.terrain import SlopeSettings
 
-#: Network categories: walking distance, time and counts are measured to each.
+#: Network categories every scenario has: walking distance, time and counts to each.
 NETWORK_CATEGORIES: tuple[str, ...] = (
     "transit",
     "grocery",
@@ -51,8 +51,30 @@ NETWORK_CATEGORIES: tuple[str, ...] = (
     "meeting",
     "nature",
 )
-#: Layers measured by straight-line distance from the plot.
+#: Network categories measured when the scenario defines the layer (the town centre,
+#: cafés as an optional criterion).
+OPTIONAL_NETWORK_CATEGORIES: tuple[str, ...] = ("centre", "cafes")
+#: Layers measured by straight-line distance from the plot that every scenario has.
 BUFFER_LAYERS: tuple[str, ...] = ("dwellings", "residential_areas", "industrial")
+#: Straight-line distance column of each layer measured that way; the last two are
+#: measured when the scenario defines them.
+NEAREST_METRICS: dict[str, str] = {
+    "dwellings": "dwelling_dist_m",
+    "residential_areas": "residential_dist_m",
+    "industrial": "industrial_dist_m",
+    "drug_scenes": "drug_scene_dist_m",
+    "sensitive_neighbours": "sensitive_dist_m",
+}
+
+
+def network_categories(layers: dict) -> tuple[str, ...]:
+    """The network categories measured for a scenario with these ``layers``."""
+    return NETWORK_CATEGORIES + tuple(c for c in OPTIONAL_NETWORK_CATEGORIES if c in layers)
+
+
+def nearest_layers(layers: dict) -> dict[str, str]:
+    """Layer → straight-line distance column, for the layers a scenario defines."""
+    return {name: col for name, col in NEAREST_METRICS.items() if name in layers}
 
 
 class _Strict(BaseModel):
@@ -67,6 +89,14 @@ class TagRule(_Strict):
     tags: dict[str, list[str] | Literal["*"]]
     name_regex: str | None = Field(
         default=None, description="Also require the feature's name to match this regex."
+    )
+    inside_layer: str | None = Field(
+        default=None,
+        description="Also require the feature to lie in a feature of this other layer (e.g. "
+        "an untyped building counts as a dwelling inside residential land use).",
+    )
+    min_area_m2: float = Field(
+        default=0.0, ge=0, description="Areas smaller than this do not match this rule."
     )
 
     @field_validator("name_regex")
@@ -86,18 +116,26 @@ class LayerSpec(_Strict):
     label_nb: str
     label_en: str
     rules: list[TagRule] = Field(default_factory=list)
-    geometry: Literal["points", "areas", "any"] = "any"
+    geometry: Literal["points", "lines", "areas", "any"] = Field(
+        default="any",
+        description="Which OSM features the rules apply to; `any` is points, lines and areas.",
+    )
     min_area_m2: float = Field(default=0.0, ge=0)
     file: Path | None = Field(
         default=None,
         description="Use this GeoPackage/GeoJSON instead of OSM (e.g. the municipality's "
         "own list of NAV offices).",
     )
+    add_files: list[Path] = Field(
+        default_factory=list,
+        description="Files whose features are added to what the OSM rules find (e.g. the "
+        "municipality's own list of open drug scenes, a planned NAV office).",
+    )
 
     @model_validator(mode="after")
     def _rules_or_file(self) -> LayerSpec:
-        if not self.rules and self.file is None:
-            raise ValueError("a layer needs either OSM tag `rules` or a `file`")
+        if not self.rules and self.file is None and not self.add_files:
+            raise ValueError("a layer needs OSM tag `rules`, a `file` or `add_files`")
         return self
 
 
@@ -161,6 +199,27 @@ class NetworkSettings(_Strict):
     )
 
 
+class ExposureSettings(_Strict):
+    """How exposed a plot is to passers-by: a proxy, not a count of people.
+
+    ``exposure_index`` = the features of the ``passersby`` layer within ``radius_m`` of the
+    plot (shops, cafés, restaurants …; bars, pubs and nightclubs count ``nightlife_weight``
+    each) + ``frontage_points`` when the plot lies within ``frontage_m`` of a feature of
+    the ``busy_streets`` layer (main roads, pedestrian streets, squares). SINTEF 2021
+    appendix (Bærum "litt vel synlig"), §6.6 "skjermet"; the numbers are assumptions.
+    """
+
+    radius_m: float = Field(default=150.0, gt=0, le=2000)
+    nightlife_weight: float = Field(default=3.0, ge=0)
+    nightlife: list[str] = Field(
+        default=["amenity=bar", "amenity=pub", "amenity=nightclub", "amenity=biergarten",
+                 "amenity=casino", "amenity=stripclub"],
+        description="`key=value` kinds of the passersby layer that count as nightlife.",
+    )
+    frontage_m: float = Field(default=20.0, ge=0, le=500)
+    frontage_points: float = Field(default=10.0, ge=0)
+
+
 class MeasureSettings(_Strict):
     """Raw metrics beyond walking distances: counts, rasters, transit frequency.
 
@@ -188,6 +247,11 @@ class MeasureSettings(_Strict):
         default_factory=dict,
         description="Any other raster: metric column raster_<name>.",
     )
+    exposure: ExposureSettings | None = Field(
+        default=None,
+        description="Passers-by proxy (exposure_index) from the `passersby` and "
+        "`busy_streets` layers.",
+    )
 
 
 class DistrictSource(_Strict):
@@ -213,17 +277,70 @@ class LinearValue(_Strict):
 
     Works both ways: ``ideal < unacceptable`` means less is better (distances),
     ``ideal > unacceptable`` means more is better (counts, screening distance).
+    ``direction`` states which is meant; when given it must agree with the two numbers,
+    so thresholds typed the wrong way round are caught instead of silently inverting the
+    criterion. A scenario whose metric is a distance, time or noise level (see
+    :meth:`expected_direction`) must either have ``ideal < unacceptable`` or say
+    ``direction: higher_is_better``.
     """
 
     kind: Literal["linear"] = "linear"
     ideal: float
     unacceptable: float
+    direction: Literal["lower_is_better", "higher_is_better"] | None = Field(
+        default=None,
+        description="Which way is better; optional, but when given it must agree with "
+        "ideal/unacceptable (lower_is_better: ideal < unacceptable).",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> LinearValue:
         if self.ideal == self.unacceptable:
             raise ValueError("`ideal` and `unacceptable` must differ")
+        if self.direction is not None and self.direction != self.implied_direction:
+            relation = "below" if self.direction == "lower_is_better" else "above"
+            raise ValueError(
+                f"direction is {self.direction}, so ideal must be {relation} unacceptable "
+                f"(got ideal {self.ideal:g}, unacceptable {self.unacceptable:g}): swap ideal "
+                "and unacceptable, or change direction"
+            )
         return self
+
+    def ideal_point(self) -> float:
+        """A metric value that scores 1."""
+        return self.ideal
+
+    @property
+    def implied_direction(self) -> Literal["lower_is_better", "higher_is_better"]:
+        """The direction ``ideal`` and ``unacceptable`` give."""
+        return "lower_is_better" if self.ideal < self.unacceptable else "higher_is_better"
+
+    @staticmethod
+    def expected_direction(metric: str) -> Literal["lower_is_better"] | None:
+        """The direction a metric's name implies, or None when its name does not tell.
+
+        Walking distances and times to a service (``dist_*``, ``time_*``), straight-line
+        distances (``*_dist_m``) and noise levels (``*_db``) are better when lower. The
+        exception is the distance *away from* something kept at a distance (industry,
+        drug scenes, other vulnerable groups, neighbours), where farther can be better.
+
+        Parameters
+        ----------
+        metric : str
+            Metric column name, e.g. ``dist_transit_m``.
+
+        Returns
+        -------
+        str or None
+            ``"lower_is_better"`` or None.
+        """
+        away_from = {"industrial_dist_m", "drug_scene_dist_m", "sensitive_dist_m",
+                     "dwelling_dist_m"}
+        if metric in away_from:
+            return None
+        if metric.startswith(("dist_", "time_")) or metric.endswith(("_dist_m", "_db")):
+            return "lower_is_better"
+        return None
 
 
 class WindowValue(_Strict):
@@ -241,6 +358,10 @@ class WindowValue(_Strict):
     ideal_to: float
     unacceptable_above: float
 
+    def ideal_point(self) -> float:
+        """A metric value that scores 1."""
+        return self.ideal_from
+
     @model_validator(mode="after")
     def _ordered(self) -> WindowValue:
         points = [self.unacceptable_below, self.ideal_from, self.ideal_to, self.unacceptable_above]
@@ -254,11 +375,40 @@ class WindowValue(_Strict):
         return self
 
 
+class PiecewiseValue(_Strict):
+    """Piecewise-linear value function through ``points`` ([metric, value] pairs).
+
+    Values are interpolated between the points and held at the first and last value
+    outside them; e.g. units per site ``[[1, 0.8], [2, 1], [3, 1], [4, 0.8], [5, 0.4],
+    [6, 0.2]]`` (2–3 ideal, 1 and 4 good, 5 poor).
+    """
+
+    kind: Literal["piecewise"] = "piecewise"
+    points: list[tuple[float, float]] = Field(min_length=2)
+
+    def ideal_point(self) -> float:
+        """A metric value that scores 1 (the first point with the highest value)."""
+        best = max(v for _, v in self.points)
+        return next(x for x, v in self.points if v == best)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> PiecewiseValue:
+        xs = [x for x, _ in self.points]
+        if any(b <= a for a, b in zip(xs, xs[1:], strict=False)):
+            raise ValueError("points must be in strictly increasing order of the metric")
+        if any(not 0 <= v <= 1 for _, v in self.points):
+            raise ValueError("every value in points must lie between 0 and 1")
+        return self
+
+
 class Criterion(_Strict):
     """One criterion: a metric, a value function and a weight."""
 
-    metric: str = Field(description="Column of the metrics table, e.g. dist_transit_m.")
-    value: LinearValue | WindowValue = Field(discriminator="kind")
+    metric: str = Field(
+        description="Column of the metrics table (e.g. dist_transit_m) or a numeric column "
+        "of the plot file (e.g. price_nok)."
+    )
+    value: LinearValue | WindowValue | PiecewiseValue = Field(discriminator="kind")
     weight: float = Field(ge=0, description="Relative importance; weights need not sum to 1.")
     label_nb: str
     label_en: str
@@ -269,13 +419,31 @@ class Criterion(_Strict):
 
 
 class Exclusion(_Strict):
-    """A hard exclusion: plots whose ``metric`` equals ``equals`` are excluded."""
+    """A hard exclusion: plots whose ``metric`` meets the condition are excluded.
+
+    Give exactly one condition: ``equals`` (a value), ``one_of`` (a list of values, e.g.
+    zoning ``[næring, LNF]``), ``below`` or ``above`` (numbers; a missing value never
+    excludes). ``metric`` is a column of the metrics table or of the plot file.
+    """
 
     metric: str
-    equals: bool | float | str = True
+    equals: bool | float | str | None = None
+    one_of: list[bool | float | str] | None = None
+    below: float | None = None
+    above: float | None = None
     reason_nb: str
     reason_en: str
     source: str = ""
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> Exclusion:
+        given = [k for k in ("equals", "one_of", "below", "above") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of equals, one_of, below, above "
+                f"(given: {', '.join(given) or 'none'})"
+            )
+        return self
 
 
 class Scenario(_Strict):
@@ -305,6 +473,39 @@ class Scenario(_Strict):
     # The YAML file the scenario came from (for the run manifest); not part of the scenario.
     _source_path: Path | None = PrivateAttr(default=None)
 
+    @field_validator("layers", "criteria")
+    @classmethod
+    def _plain_names_and_directions(cls, value: dict, info: Any) -> dict:
+        # Layer names become file names (<layers>/<name>.gpkg): a name with "/" or ".."
+        # would write outside the layers folder.
+        if info.field_name == "layers":
+            bad = [name for name in value if not re.fullmatch(r"\w{1,64}", name)]
+            if bad:
+                raise ValueError(
+                    f"layer name(s) {', '.join(repr(b) for b in bad)} must be plain names of "
+                    "letters, digits and underscores (they become file names "
+                    "<layers>/<name>.gpkg)"
+                )
+            return value
+        wrong = []
+        for name, criterion in value.items():
+            fn = criterion.value
+            if not isinstance(fn, LinearValue) or fn.direction is not None:
+                continue
+            expected = LinearValue.expected_direction(criterion.metric)
+            if expected is not None and fn.implied_direction != expected:
+                wrong.append(
+                    f"criterion '{name}': '{criterion.metric}' is a distance, time or noise "
+                    f"level, where less is better, but ideal {fn.ideal:g} > unacceptable "
+                    f"{fn.unacceptable:g} rewards more"
+                )
+        if wrong:
+            raise ValueError(
+                "; ".join(wrong) + ". Swap ideal and unacceptable, or, if more really is "
+                "better here, add `direction: higher_is_better` to the value"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         missing = [c for c in (*NETWORK_CATEGORIES, *BUFFER_LAYERS) if c not in self.layers]
@@ -332,6 +533,8 @@ class Scenario(_Strict):
         for name, spec in self.layers.items():
             if spec.file is not None:
                 files[f"layer-file:{name}"] = Path(spec.file)
+            for i, extra in enumerate(spec.add_files):
+                files[f"layer-add:{name}:{i}"] = Path(extra)
         if self.districts is not None:
             files["districts"] = Path(self.districts.file)
         if self.existing_sites is not None:
@@ -453,6 +656,9 @@ def _resolve_paths(data: dict, base: Path) -> None:
     for spec in (data.get("layers") or {}).values() if isinstance(data.get("layers"), dict) \
             else []:
         fix(spec, "file")
+        if isinstance(spec, dict) and isinstance(spec.get("add_files"), list):
+            for i in range(len(spec["add_files"])):
+                fix(spec["add_files"], i)
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -466,20 +672,55 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path, *, max_depth: int = 64, max_nodes: int = 200_000) -> Any:
+    """Parse one scenario YAML file safely.
+
+    Only plain data is built (``safe_load`` rules: a ``!!python/...`` tag is an error, never
+    run). Nesting deeper than ``max_depth`` levels, more than ``max_nodes`` values once
+    aliases are expanded (an "alias bomb") and aliases that refer to themselves are
+    refused before anything is built, so a hostile or broken file cannot exhaust the
+    stack or the memory.
+    """
     if not path.exists():
         raise InputError(
             "the scenario file does not exist",
             path=path,
             hint="Give an existing YAML file with --scenario, or leave it out to use the default",
         )
+    if not path.is_file():
+        raise InputError(
+            "the scenario is not a file", path=path, hint="Give the path of a YAML file"
+        )
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        depth = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):  # events: no recursion
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > max_depth:
+                    raise InputError(
+                        f"the scenario is nested more than {max_depth} levels deep",
+                        path=path,
+                        where=f"line {event.start_mark.line + 1}",
+                        hint="A scenario is a few levels deep (criteria > transit > value); "
+                        "check the file is the scenario you meant",
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_yaml_size(node, max_nodes, path)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         raise InputError(
-            f"the scenario is not valid YAML ({getattr(exc, 'problem', exc)})",
+            f"the scenario is not valid YAML ({getattr(exc, 'problem', None) or exc})",
             path=path,
             where=where,
             hint="Check indentation and colons around that line",
@@ -488,6 +729,50 @@ def _read_yaml(path: Path) -> Any:
         raise InputError(
             "the scenario is not a UTF-8 text file", path=path, hint="Save it as UTF-8 text"
         ) from None
+    except (OSError, RecursionError) as exc:
+        raise InputError(
+            f"the scenario could not be read ({type(exc).__name__}: {exc})",
+            path=path,
+            hint="Give a readable YAML file with --scenario",
+        ) from None
+
+
+def _check_yaml_size(root: yaml.Node, max_nodes: int, path: Path) -> None:
+    """Refuse a YAML graph whose aliases expand past ``max_nodes`` or refer to themselves."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise InputError(
+                "the scenario has an alias that refers to itself",
+                path=path,
+                where=f"line {node.start_mark.line + 1}",
+                hint="Remove the *alias inside its own &anchor",
+            )
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+        open_nodes.discard(key)
+        sizes[key] = total
+        if total > max_nodes:
+            raise InputError(
+                f"the scenario expands to more than {max_nodes:,} values (through aliases)",
+                path=path,
+                where=f"line {node.start_mark.line + 1}",
+                hint="Write the values out instead of nesting *aliases of aliases",
+            )
+        return total
+
+    size(root)
 
 
 def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> Any:
@@ -498,10 +783,28 @@ def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> Any:
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    parent_path = default_scenario_path() if parent == "default" else path.parent / str(parent)
-    if parent_path.resolve() in seen or parent_path.resolve() == path.resolve():
-        raise ScenarioError([f"extends: '{parent}' extends itself"], path=path)
-    base = _load_raw(parent_path, (*seen, path.resolve()))
+    if not isinstance(parent, str) or not parent.strip():
+        raise ScenarioError(
+            [f"extends: {parent!r} must be 'default' or the path of another scenario file"],
+            path=path,
+        )
+    parent_path = default_scenario_path() if parent == "default" else path.parent / parent
+    chain = (*seen, path.resolve())
+    if parent_path.resolve() in chain:
+        names = " -> ".join(p.name for p in (*chain, parent_path.resolve()))
+        raise ScenarioError(
+            [f"extends: '{parent}' leads back to a file already being extended ({names})"],
+            path=path,
+        )
+    if not parent_path.is_file():
+        raise InputError(
+            f"the scenario extends '{parent}', which does not exist ({parent_path})",
+            path=path,
+            where="extends",
+            hint="Write `extends: default`, or the path of another scenario file relative to "
+            "this file's folder",
+        )
+    base = _load_raw(parent_path, chain)
     if not isinstance(base, dict):
         raise ScenarioError([f"extends: '{parent}' is not a scenario mapping"], path=path)
     return _merge(base, data)
