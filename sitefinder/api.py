@@ -44,7 +44,7 @@ from sitefinder.raster_metrics import NOISE_PROXY_FILE, raster_metrics
 from sitefinder.score import check_metrics, score_metrics
 from sitefinder.select import assign_districts
 from sitefinder.sources.osm import OsmData, file_sha256, read_osm
-from sitefinder.sources.plots import local_crs, read_plots, to_local
+from sitefinder.sources.plots import check_plots_crs, local_crs, read_plots, to_local
 
 _STATUS_COLUMNS = ["status", "status_reason_nb", "status_reason_en"]
 
@@ -109,6 +109,10 @@ class Study:
         self._districts: gpd.GeoDataFrame | None = None
         self._existing: gpd.GeoDataFrame | None = None
         self._layouts: np.ndarray | None = None
+        # Plots that all miss the extract but would fall inside read as lon/lat (or with
+        # lat/lon swapped) have the wrong CRS: say so now, not "outside the network" later.
+        # The extract is read here only when such a reading is possible at all.
+        check_plots_crs(raw, lambda: self.osm.bounds, path=self.plots_path)
 
     def plot_facts(self) -> set[str]:
         """Columns of the plot file a scenario may judge by (owner, zoning, price …)."""

@@ -97,3 +97,59 @@ def test_unreachable_plot_is_explained():
     out = score_metrics(metrics, default_scenario())
     assert "dagligvarebutikk: ikke nåbar" in out.loc[0, "explanation_nb"]
     assert out.loc[0, "value_grocery"] == 0
+
+
+def test_noise_zone_is_named_and_rail_60_db_never_reads_good():
+    metrics = _metrics(rail_lden_db=[45.0, 60.0, 70.0], road_lden_db=[45.0, 45.0, 66.0])
+    out = score_metrics(metrics, default_scenario())
+    quiet, yellow, red = out["explanation_nb"]
+    assert "støysone" not in quiet
+    assert "jernbanestøy (Lden) 60 dB (middels; gul støysone: støyfaglig utredning og tiltak " \
+        "kreves)" in yellow
+    assert "rød støysone: boliger bør unngås, krever skjerming" in red
+    assert "red noise zone: homes should be avoided" in out["explanation_en"].iloc[2]
+    assert out["value_rail_noise"].iloc[1] <= 0.6
+    assert out["value_road_noise"].iloc[2] <= 0.1
+
+
+def test_two_or_three_units_are_best_single_houses_and_four_good():
+    metrics = _metrics(capacity_units=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    value = score_metrics(metrics, default_scenario())["value_units"].tolist()
+    assert value[1] == value[2] == 1.0
+    assert value[0] >= 0.75 and value[3] >= 0.75
+    assert value[4] < 0.5 and value[5] < value[4]
+
+
+def test_plot_facts_exclude_and_penalise(tmp_path):
+    scenario_file = tmp_path / "s.yaml"
+    scenario_file.write_text(
+        "extends: default\n"
+        "exclusions:\n"
+        "  - {metric: zoning, one_of: [næring, LNF], reason_nb: feil formål,"
+        " reason_en: wrong zoning}\n"
+        "criteria:\n"
+        "  price:\n"
+        "    metric: price_nok\n"
+        "    value: {kind: linear, ideal: 1000000, unacceptable: 5000000}\n"
+        "    weight: 1\n"
+        "    label_nb: tomtepris\n"
+        "    label_en: plot price\n",
+        encoding="utf-8",
+    )
+    from sitefinder.config import load_scenario
+
+    scenario = load_scenario(scenario_file)
+    metrics = _metrics(dist_transit_m=[300.0, 300.0, 300.0])
+    metrics["zoning"] = ["bolig", "næring", None]
+    metrics["price_nok"] = [1_000_000, 1_000_000, 3_000_000]
+    out = score_metrics(metrics, scenario)
+    assert out["status"].tolist() == ["ok", "excluded", "ok"]
+    assert out["status_reason_en"].iloc[1] == "wrong zoning"
+    assert out["value_price"].tolist() == [1.0, 1.0, 0.5]
+    assert out["score"].iloc[0] > out["score"].iloc[2]
+
+
+def test_below_exclusion_ignores_missing_values():
+    metrics = _metrics(dwelling_dist_m=[0.0, 9.0, 10.0, float("nan")])
+    out = score_metrics(metrics, default_scenario())
+    assert out["status"].tolist() == ["excluded", "excluded", "ok", "ok"]
