@@ -107,7 +107,7 @@ DWELLING_COUNT_RADII_M: tuple[int, ...] = (25, 50)
 def buffer_metrics(
     plots: gpd.GeoDataFrame, layers: LayerSet, exposure: ExposureSettings | None = None
 ) -> pd.DataFrame:
-    """Straight-line metrics: distances to dwellings, residential and industrial areas …
+    """Straight-line metrics of the surroundings: distances, counts, exposure.
 
     ``dwelling_dist_m`` is the distance from the plot to the nearest dwelling; 0 when a
     dwelling stands on the plot. ``dwellings_within_25m``/``_50m`` count dwellings within

@@ -339,9 +339,8 @@ def noise_zone_of(metric: str, levels: pd.Series) -> pd.Series | None:
     """
     if not metric.endswith("_lden_db"):
         return None
-    yellow, red = (
-        (RAIL_YELLOW_DB, RAIL_RED_DB) if metric.startswith("rail") else (ROAD_YELLOW_DB, ROAD_RED_DB)
-    )
+    rail = metric.startswith("rail")
+    yellow, red = (RAIL_YELLOW_DB, RAIL_RED_DB) if rail else (ROAD_YELLOW_DB, ROAD_RED_DB)
     x = pd.to_numeric(levels, errors="coerce")
     zone = np.where(x >= red, "red", np.where(x >= yellow, "yellow", ""))
     return pd.Series(zone, index=levels.index)
