@@ -49,10 +49,11 @@ def value_matrix(
     eligible : Series of bool
         ``status == "ok"`` (the plots that are ranked).
     """
-    names = list(scenario.criteria)
     frame = ranked.set_index("plot_id")
+    # A criterion that joins only when measured (slope) may be absent from ``ranked``.
+    names = [n for n in scenario.criteria if f"value_{n}" in frame.columns]
     values = frame[[f"value_{n}" for n in names]].set_axis(names, axis=1).astype(float)
-    weights = pd.Series({n: c.weight for n, c in scenario.criteria.items()}, dtype=float)
+    weights = pd.Series({n: scenario.criteria[n].weight for n in names}, dtype=float)
     eligible = frame["status"] == "ok"
     return values, weights, eligible
 

@@ -41,7 +41,7 @@ from sitefinder.network import WalkNetwork, build_walk_network
 from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gpkg
 from sitefinder.progress import step_bar
 from sitefinder.raster_metrics import NOISE_PROXY_FILE, raster_metrics
-from sitefinder.score import check_metrics, score_metrics
+from sitefinder.score import active_scenario, check_metrics, score_metrics
 from sitefinder.select import assign_districts
 from sitefinder.sources.osm import OsmData, file_sha256, read_osm
 from sitefinder.sources.plots import check_plots_crs, local_crs, read_plots, to_local
@@ -100,7 +100,11 @@ class Study:
             self.plots: gpd.GeoDataFrame = to_local(raw, self.crs)
         # Criteria and exclusions may name a measured metric or a column of the plot file
         # (owner, zoning, price): refuse anything else before the heavy work.
-        check_metrics(metric_columns(self.scenario) | self.plot_facts(), self.scenario)
+        measured = metric_columns(self.scenario) | self.plot_facts()
+        check_metrics(measured, self.scenario)
+        # Criteria that join only when measured (slope needs a terrain model) are dropped
+        # here once, so maps, report and analysis see the criteria actually scored.
+        self.scenario = active_scenario(measured, self.scenario)
         self._osm: OsmData | None = None
         self._layers: LayerSet | None = None
         self._network: WalkNetwork | None = None
@@ -309,6 +313,7 @@ class Study:
             One row per input plot, in rank order then input order (docs/CONTRACT.md).
         """
         scenario = self.scenario if scenario is None else _as_scenario(scenario)
+        scenario = active_scenario(metric_columns(scenario) | self.plot_facts(), scenario)
         if scenario.measurement_key() != self.scenario.measurement_key():
             raise InputError(
                 "this scenario changes what is measured (layers, network, counts or CRS), "

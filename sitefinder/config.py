@@ -310,6 +310,10 @@ class LinearValue(_Strict):
         """A metric value that scores 1."""
         return self.ideal
 
+    def thresholds(self, unit: str = "") -> dict[str, str]:
+        """Ideal and unacceptable as short text, e.g. ``{"ideal": "300 m", ...}``."""
+        return {"ideal": f"{self.ideal:g}{unit}", "unacceptable": f"{self.unacceptable:g}{unit}"}
+
     @property
     def implied_direction(self) -> Literal["lower_is_better", "higher_is_better"]:
         """The direction ``ideal`` and ``unacceptable`` give."""
@@ -362,6 +366,13 @@ class WindowValue(_Strict):
         """A metric value that scores 1."""
         return self.ideal_from
 
+    def thresholds(self, unit: str = "") -> dict[str, str]:
+        """Ideal band and unacceptable limits as short text."""
+        return {
+            "ideal": f"{self.ideal_from:g}–{self.ideal_to:g}{unit}",
+            "unacceptable": f"< {self.unacceptable_below:g} / > {self.unacceptable_above:g}{unit}",
+        }
+
     @model_validator(mode="after")
     def _ordered(self) -> WindowValue:
         points = [self.unacceptable_below, self.ideal_from, self.ideal_to, self.unacceptable_above]
@@ -391,6 +402,16 @@ class PiecewiseValue(_Strict):
         best = max(v for _, v in self.points)
         return next(x for x, v in self.points if v == best)
 
+    def thresholds(self, unit: str = "") -> dict[str, str]:
+        """Where the value is highest and where it is lowest, as short text."""
+        values = [v for _, v in self.points]
+
+        def where(target: float) -> str:
+            return "/".join(f"{x:g}" for x, v in self.points if v == target)
+
+        return {"ideal": f"{where(max(values))}{unit}",
+                "unacceptable": f"{where(min(values))}{unit}"}
+
     @model_validator(mode="after")
     def _increasing(self) -> PiecewiseValue:
         xs = [x for x, _ in self.points]
@@ -415,6 +436,19 @@ class Criterion(_Strict):
     source: str = Field(default="", description="Where the numbers come from (DOMAIN.md §).")
     exclude_when_unacceptable: bool = Field(
         default=False, description="Exclude a plot whose value is 0 on this criterion."
+    )
+    missing_value: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Value (0–1) of a plot whose metric is missing. 0 for what a plot needs "
+        "nearby (no shop within reach is unacceptable); 1 for what a plot should be away "
+        "from (no drug scene known nearby is ideal).",
+    )
+    when_measured: bool = Field(
+        default=False,
+        description="Use this criterion only when its metric is measured (e.g. slope "
+        "when the scenario gives a terrain model); otherwise it is left out silently.",
     )
 
 

@@ -291,14 +291,7 @@ def scenario_criteria(scenario: Any) -> dict[str, Any]:
         labels[name] = (c.label_nb, c.label_en)
         v = c.value
         unit = " m" if metric.endswith("_m") else " min" if metric.endswith("_min") else ""
-        if hasattr(v, "ideal"):
-            thresholds[name] = {"ideal": f"{v.ideal:g}{unit}",
-                                "unacceptable": f"{v.unacceptable:g}{unit}"}
-        else:
-            thresholds[name] = {
-                "ideal": f"{v.ideal_from:g}–{v.ideal_to:g}{unit}",
-                "unacceptable": f"< {v.unacceptable_below:g} / > {v.unacceptable_above:g}{unit}",
-            }
+        thresholds[name] = v.thresholds(unit)
     return {"weights": weights, "raw_columns": raws, "labels": labels, "thresholds": thresholds}
 
 

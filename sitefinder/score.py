@@ -98,13 +98,32 @@ def criterion_value(metric: pd.Series, criterion: Criterion) -> np.ndarray:
     raise TypeError(f"unknown value function {fn!r}")  # pragma: no cover - pydantic guards
 
 
+def active_scenario(columns: Iterable[str], scenario: Scenario) -> Scenario:
+    """``scenario`` without the ``when_measured`` criteria whose metric is not measured.
+
+    Examples
+    --------
+    >>> from sitefinder.config import default_scenario
+    >>> s = default_scenario()
+    >>> "slope" in s.criteria, "slope" in active_scenario(["dist_transit_m"], s).criteria
+    (True, False)
+    """
+    columns = set(columns)
+    skipped = [n for n, c in scenario.criteria.items() if c.when_measured
+               and c.metric not in columns]
+    if not skipped:
+        return scenario
+    kept = {n: c for n, c in scenario.criteria.items() if n not in skipped}
+    return scenario.model_copy(update={"criteria": kept})
+
+
 def check_metrics(columns: Iterable[str], scenario: Scenario) -> None:
     """Refuse criteria or exclusions whose metric is not among ``columns``."""
     columns = set(columns)
     unknown = [
         f"criteria.{name}.metric '{c.metric}'"
         for name, c in scenario.criteria.items()
-        if c.metric not in columns
+        if c.metric not in columns and not c.when_measured
     ] + [
         f"exclusions.{i}.metric '{e.metric}'"
         for i, e in enumerate(scenario.exclusions)
@@ -121,10 +140,12 @@ def check_metrics(columns: Iterable[str], scenario: Scenario) -> None:
 
 def criterion_values(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     """Value (0–1) of every criterion for every plot; columns are criterion names."""
-    return pd.DataFrame(
-        {name: criterion_value(metrics[c.metric], c) for name, c in scenario.criteria.items()},
-        index=metrics.index,
-    )
+    values = {}
+    for name, c in scenario.criteria.items():
+        value = criterion_value(metrics[c.metric], c)
+        missing = pd.to_numeric(metrics[c.metric], errors="coerce").isna().to_numpy()
+        values[name] = np.where(missing, c.missing_value, value)
+    return pd.DataFrame(values, index=metrics.index)
 
 
 def score_metrics(
@@ -156,6 +177,7 @@ def score_metrics(
     """
     out = _with_capacity(metrics, scenario)
     check_metrics(out.columns, scenario)
+    scenario = active_scenario(out.columns, scenario)
     values = criterion_values(out, scenario)
     weights = pd.Series({n: c.weight for n, c in scenario.criteria.items()}, dtype=float)
     dropped = [n for n, c in scenario.criteria.items() if layer_of(c.metric) in empty_layers]
