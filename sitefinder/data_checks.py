@@ -66,19 +66,30 @@ def data_warnings(osm: OsmData | None, layers: LayerSet, scenario: Scenario) -> 
 
 
 def empty_layer_warnings(layers: LayerSet, scenario: Scenario) -> list[DataWarning]:
-    """A warning per weighted criterion whose layer has no feature at all."""
-    out = []
-    for name, c in scenario.criteria.items():
-        layer = layer_of(c.metric)
-        if c.weight > 0 and layer in layers.frames and len(layers[layer]) == 0:
-            out.append(DataWarning(
-                "empty_layer",
-                f"Ingen «{c.label_nb}» i kartdataene (laget «{layer}»): kriteriet «{name}» er "
-                "ikke vektlagt. Legg til kommunens egne data med add_files i scenarioet.",
-                f"No '{c.label_en}' in the map data (layer '{layer}'): criterion '{name}' is "
-                "not weighted. Add the municipality's own data with add_files in the scenario.",
-            ))
-    return out
+    """One warning naming every weighted criterion whose layer has no feature at all.
+
+    One warning, not one per criterion: an extract filtered to streets only would
+    otherwise bury the summary under a dozen lines saying the same thing.
+    """
+    empty = [
+        (name, c, layer_of(c.metric))
+        for name, c in scenario.criteria.items()
+        if c.weight > 0 and layer_of(c.metric) in layers.frames
+        and len(layers[layer_of(c.metric)]) == 0
+    ]
+    if not empty:
+        return []
+    nb = ", ".join(f"«{c.label_nb}»" for _, c, _ in empty)
+    en = ", ".join(f"'{c.label_en}'" for _, c, _ in empty)
+    names = ", ".join(sorted({layer for _, _, layer in empty}))
+    return [DataWarning(
+        "empty_layer",
+        f"Kartdataene har ingen {nb} (lag: {names}); disse kriteriene er ikke vektlagt. "
+        "Er utsnittet filtrert? Legg til kommunens egne data med add_files i scenarioet.",
+        f"The map data has no {en} (layers: {names}); these criteria are not weighted. "
+        "Is the extract filtered? Add the municipality's own data with add_files in the "
+        "scenario.",
+    )]
 
 
 def dwelling_warnings(osm: OsmData | None, layers: LayerSet) -> list[DataWarning]:

@@ -135,7 +135,8 @@ def test_empty_drug_scene_layer_leaves_the_criterion_out_and_warns(measured, tmp
     assert "rusmiljø: ingen i kartdataene, ikke vektlagt" in row["explanation_nb"]
     codes = [w.code for w in study.data_warnings()]
     assert "empty_layer" in codes
-    assert any("drug_scene" in w.en for w in study.data_warnings())
+    (warning,) = [w for w in study.data_warnings() if w.code == "empty_layer"]
+    assert "drug_scenes" in warning.en and "«rusmiljø»" in warning.nb
 
 
 def test_scenario_judges_columns_of_the_plot_file(tmp_path):
