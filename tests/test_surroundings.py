@@ -41,6 +41,8 @@ def _world(tmp_path):
     osm.way([(-100, 85), (600, 85)], highway="primary")
     # A low-threshold service for drug users 200 m north of the plot.
     osm.node(115, 330, amenity="social_facility", **{"social_facility:for": "drug_addicted"})
+    # A nursing home 40 m west: another user group, not a health service.
+    osm.node(60, 115, amenity="nursing_home")
     # A 250 × 250 m park whose north-east corner lies outside the extract.
     park = [osm.node(x, y) for x, y in [(500, 0), (750, 0), (750, 250), (500, 250)]]
     osm.way_of([*park, park[0]], leisure="park")
@@ -88,8 +90,8 @@ def test_plot_near_drug_service_is_excluded_and_says_why(measured):
     assert p1["status"] == "excluded"
     assert "rusmiljø" in p1["status_reason_nb"]
     assert "drug scene" in p1["status_reason_en"]
-    # A social facility is another user group too: not a health service.
-    assert p1["sensitive_dist_m"] == pytest.approx(200, abs=0.5)
+    # The drug service is the old milieu, not "another user group"; the nursing home is.
+    assert p1["sensitive_dist_m"] == pytest.approx(40, abs=0.5)
 
 
 def test_dwelling_on_or_beside_the_plot_excludes_it(tmp_path):
