@@ -29,7 +29,12 @@ The layout, per plot
    fit, units are dropped (the last placed first) until it does.
 4. Capacity = units placed, capped at ``max_units_per_site``. A plot that takes fewer than
    ``min_units_per_site`` keeps its count and layout but gets status ``too_small`` with a
-   reason in bokmål and English.
+   reason in bokmål and English. The minimum is 1 by default: a single house is a valid
+   site (DOMAIN.md 13d, §6.1), so a plot is ``too_small`` only when not even one unit fits.
+
+How many of those units a selection actually builds on a site is decided by
+:mod:`sitefinder.select`, which prefers ``preferred_units_per_site`` (2–3, §6.1) and values
+units above it at ``extra_unit_value`` of the plot's score.
 
 Invalid polygons are repaired with :func:`shapely.make_valid` (the ranked output reports
 invalid geometry itself); plots without polygon area get capacity 0 and a reason, never an
@@ -100,13 +105,27 @@ class CapacitySettings(BaseModel):
     """Area for the fireproof waste container each unit gets, m² (DOMAIN.md criterion 12,
     Sandnes rule g, §6.6)."""
 
-    min_units_per_site: Annotated[int, Field(ge=1)] = 2
-    """Fewest units that make a plot worth using (DOMAIN.md criterion 11: the plot cost is
-    spread over the units; table "units per site 2–4"). Set 1 to allow single units."""
+    min_units_per_site: Annotated[int, Field(ge=1)] = 1
+    """Fewest units that make a plot worth using. A single house is a valid site (DOMAIN.md
+    13d, §6.1: "Noen ganger ligger det bare et enkelt småhus"; Bodø's single house is the
+    report's best-rated home), so a plot is too small only when not even one unit fits.
+    Raise it to spread the plot cost over more units (criterion 11)."""
 
     max_units_per_site: Annotated[int, Field(ge=1)] = 4
     """Most units placed on one plot (DOMAIN.md criterion 10: Sandnes main rule 4;
     never more than 6 — see :data:`HARD_MAX_UNITS_PER_SITE`)."""
+
+    preferred_units_per_site: Annotated[int, Field(ge=1, le=HARD_MAX_UNITS_PER_SITE)] = 3
+    """Units per site the selection aims for; units above it are worth less (see
+    ``extra_unit_value``). 2–3 is what the report describes most often (DOMAIN.md 13d,
+    §6.1: "oftest bygd i grupper på 2–3 hus"; table "units per site 2–3")."""
+
+    extra_unit_value: Annotated[float, Field(ge=0, le=1)] = 0.25
+    """What each unit above ``preferred_units_per_site`` on one site is worth in the
+    selection, as a share of that plot's score: 1 ignores the preference, 0 builds above it
+    only when the request cannot be met otherwise. Small sites are preferred (DOMAIN.md
+    criterion 10: "it takes little before it feels like a ghetto", residents ask for "more
+    spread"); 0.25 still lets a much better plot take a fourth unit (an assumption)."""
 
     n_angles: Annotated[int, Field(ge=1, le=36)] = 6
     """Grid orientations tried per plot, evenly spread over 180° from the plot's
@@ -314,16 +333,70 @@ def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int
     return best_n, shapely.MultiPolygon(list(units))
 
 
+def units_text(n: int, language: str) -> str:
+    """Write a number of units with the right noun form.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    language : {"nb", "en"}
+        Bokmål or English.
+
+    Returns
+    -------
+    str
+        ``"1 enhet"``, ``"2 enheter"`` (bokmål) or ``"1 unit"``, ``"2 units"`` (English).
+
+    Examples
+    --------
+    >>> units_text(1, "nb"), units_text(3, "nb"), units_text(0, "en")
+    ('1 enhet', '3 enheter', '0 units')
+
+    """
+    if language == "nb":
+        return f"{n} enhet" if n == 1 else f"{n} enheter"
+    return f"{n} unit" if n == 1 else f"{n} units"
+
+
+def too_small_texts(n: int, min_units: int) -> tuple[str, str]:
+    """Say why ``n`` units are too few, in bokmål and English (no trailing details).
+
+    Parameters
+    ----------
+    n : int
+        Units that fit (fewer than ``min_units``).
+    min_units : int
+        The ``min_units_per_site`` in force.
+
+    Returns
+    -------
+    tuple of str
+        ``(nb, en)``, e.g. ``("har plass til 1 enhet, minst 2 enheter kreves",
+        "fits 1 unit, at least 2 are required")``.
+
+    """
+    if n == 0:
+        # The usual case since single houses are valid: nothing fits at all.
+        return "har ikke plass til én eneste enhet", "does not fit a single unit"
+    verb = "is" if min_units == 1 else "are"
+    return (
+        f"har plass til {units_text(n, 'nb')}, minst {units_text(min_units, 'nb')} kreves",
+        f"fits {units_text(n, 'en')}, at least {min_units} {verb} required",
+    )
+
+
 def _reasons_too_small(n: int, settings: CapacitySettings) -> tuple[str, str]:
     size = f"{settings.unit_width_m:g} × {settings.unit_length_m:g} m"
+    why_nb, why_en = too_small_texts(n, settings.min_units_per_site)
     nb = (
-        f"Tomten har plass til {n} enhet(er), minst {settings.min_units_per_site} kreves "
+        f"Tomten {why_nb} "
         f"(enheter {size}, {settings.unit_spacing_m:g} m mellom enhetene, "
         f"{settings.setback_m:g} m fra tomtegrensen, {settings.extras_area_m2:g} m² "
         "til bod, gjesteparkering og avfall per enhet)"
     )
     en = (
-        f"The plot fits {n} unit(s), at least {settings.min_units_per_site} are required "
+        f"The plot {why_en} "
         f"(units {size}, {settings.unit_spacing_m:g} m between units, "
         f"{settings.setback_m:g} m from the plot boundary, {settings.extras_area_m2:g} m² "
         "for store, guest parking and waste per unit)"

@@ -594,7 +594,9 @@ class Scenario(_Strict):
         )
         # The unit layout is measured up to the hard ceiling; min/max per site are scoring.
         part["capacity"] = self.capacity.model_dump(
-            mode="json", exclude={"min_units_per_site", "max_units_per_site"}
+            mode="json",
+            exclude={"min_units_per_site", "max_units_per_site", "preferred_units_per_site",
+                     "extra_unit_value"},
         )
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
 

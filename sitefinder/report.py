@@ -354,7 +354,9 @@ def write_report(
     isochrones : GeoDataFrame, optional
         Walking isochrones (``plot_id``, ``minutes``) for candidate pages.
     selection : GeoDataFrame, optional
-        Unit layout (``plot_id``, ``units``) for candidate pages.
+        Unit layout (``plot_id``, ``units``) for candidate pages. Its
+        ``attrs["notes_nb"]`` / ``attrs["notes_en"]`` (set by
+        :func:`sitefinder.select.select_sites`) are printed on the method page.
     weights, raw_columns : mapping, optional
         As in :func:`sitefinder.maps.criteria_from_ranked`.
     thresholds : mapping, optional
@@ -395,6 +397,11 @@ def write_report(
         raise InputError("the ranked plots must be a GeoDataFrame with a CRS",
                          hint="Pass the GeoDataFrame returned by sitefinder.run")
     t = TEXT[language]
+    notes = [] if selection is None else list(selection.attrs.get(f"notes_{language}", []))
+    if notes:
+        # Caveats of the selection (e.g. concentration checked without existing sites) go
+        # with the method, which is what a reader checks the chosen sites against.
+        t = {**t, "method_text": " ".join([t["method_text"], *notes])}
     statuses = STATUS_LABELS[language]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

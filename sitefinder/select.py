@@ -9,27 +9,46 @@ after-the-fact checks.
 The model
 ---------
 For each eligible candidate plot *i* with score *s_i* (0–100), choose *y_i* ∈ {0, 1}
-(site used) and *u_i* (units built there):
+(site used), *u_i* (units built there) and *w_i* ≥ 0 (units above the preferred size):
 
-* **objective** — maximise Σ *s_i · u_i*: every unit housed on plot *i* is worth that plot's
-  score, so the requested units go to the best plots. (Score per *site* would favour
-  spreading units thin over mediocre plots; score per unit matches the property
-  department's question "where do these 12 people get the best homes".) In
-  ``concentration_mode="penalise"`` the objective loses ``penalty`` points for every unit
-  by which a neighbourhood exceeds ``max_units_near``;
+* **objective** — maximise Σ *s_i · u_i* − (1 − ``extra_unit_value``) · Σ *s_i · w_i*
+  with *w_i* ≥ *u_i* − ``preferred_units_per_site`` · *y_i*. Every unit housed on plot
+  *i* is worth that plot's score, so the requested units go to the best plots (score per
+  *site* would favour spreading units thin over mediocre plots; score per unit matches the
+  property department's question "where do these 12 people get the best homes"). But each
+  unit above ``preferred_units_per_site`` (3) on one site is worth only
+  ``extra_unit_value`` (0.25) of the score: the report describes groups of 2–3 most often
+  (§6.1) and "it takes little before it feels like a ghetto" (criterion 10). Scores are
+  ≥ 0, so at the optimum *w_i* is exactly max(0, *u_i* − preferred). With the defaults 12
+  units on equally good plots become four sites of 3, not three of 4; a fourth unit goes
+  to a plot only where a quarter of its score beats a unit on any other plot the limits
+  still allow. In
+  ``concentration_mode="penalise"`` the objective also loses ``penalty`` points for every
+  unit by which a neighbourhood exceeds ``max_units_near``;
+* **ties** — equal scores make many sets equally good (any split into sites of at most
+  the preferred size scores the same). Among them the set with the fewest sites is
+  returned: fewer plots to buy and prepare (criterion 11). It is found by a second solve
+  that keeps the objective at its optimum; with only ``sites`` requested the second solve
+  minimises units instead;
 * **units per site** — ``min_units_per_site`` · *y_i* ≤ *u_i* ≤ *cap_i* · *y_i*, where
   *cap_i* is the plot's capacity from :func:`sitefinder.capacity.plan_units` (already at
-  most ``max_units_per_site``);
-* **request** — Σ *u_i* = the requested units (exactly: more units always raise the
+  most ``max_units_per_site``). The minimum is 1 by default: a single house is a valid
+  site (DOMAIN.md 13d);
+* **request** — Σ *u_i* = the requested units (exactly: more units never lower the
   objective, so "at least" would simply fill every plot), and/or Σ *y_i* = the requested
-  sites; with sites only, each site gets as many units as its limits allow;
+  sites. With sites only, each site still gets as many units as its limits allow, since
+  every unit adds value (those above the preferred size at ``extra_unit_value`` of the
+  score); with ``extra_unit_value = 0`` units above the preferred size add nothing and are
+  not built, so each site gets ``preferred_units_per_site`` (less where its limits say so);
 * **spacing** — *y_i* + *y_j* ≤ 1 for every pair closer than ``min_spacing_m``; the pairs
   come from a KD-tree, not a Python double loop. Plots closer than
   ``existing_spacing_m`` (default: the same distance) to an existing site are not eligible;
 * **district spread** — at most ``max_sites_per_district`` chosen sites per district;
-* **concentration** — for every chosen site, the units of existing sites within
-  ``concentration_radius_m`` plus its own units plus those of other chosen sites within
-  that radius stay ≤ ``max_units_near`` (``exclude``) or pay the penalty (``penalise``).
+* **concentration** — for every chosen site, its own units plus those of other chosen
+  sites within ``concentration_radius_m`` plus the units of existing sites within that
+  radius stay ≤ ``max_units_near`` (6; ``exclude``) or pay the penalty (``penalise``).
+  Without existing sites only the new sites are counted, and the result says so
+  (``notes_nb`` / ``notes_en``).
 
 Site positions are the centroid of the unit layout when there is one, otherwise a point
 inside the plot; distances between sites are between those points. Distances to existing
@@ -40,8 +59,10 @@ Solving
 Up to ``exact_max_candidates`` eligible candidates the model is solved exactly as a
 mixed-integer programme with :func:`scipy.optimize.milp` (HiGHS); the result reports
 ``optimal=True`` with the solver's bound and gap. Above that a greedy heuristic takes
-plots in descending score, each with as many units as its limits and the remaining request
-allow, and reports its gap to the bound of the LP relaxation of the same model.
+blocks of units in descending value per unit — opening a plot with up to
+``preferred_units_per_site`` units is worth its score per unit, topping an open plot up to
+its limit ``extra_unit_value`` × its score — and reports its gap to the bound of the LP
+relaxation of the same model.
 
 Infeasible requests raise :class:`~sitefinder.errors.InfeasibleError`, naming what can be
 delivered under the limits and which limit, relaxed on its own, would make the request
@@ -56,6 +77,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -75,6 +97,7 @@ from sitefinder.capacity import (
     STATUS_TOO_SMALL,
     CapacitySettings,
     require_projected,
+    too_small_texts,
 )
 from sitefinder.errors import InfeasibleError, InputError
 
@@ -101,10 +124,11 @@ class ClusteringSettings(BaseModel):
     """Radius of the neighbourhood whose units are counted together, metres
     (DOMAIN.md criterion 10: "not too many in one place")."""
 
-    max_units_near: Annotated[int, Field(ge=1, le=100)] = 8
-    """Most units — existing sites plus new ones — within ``concentration_radius_m`` of a
-    chosen site (DOMAIN.md criterion 10: national guidance 6–8 units together at most;
-    Ringsaker's 8-unit cluster is called a ghetto)."""
+    max_units_near: Annotated[int, Field(ge=1, le=100)] = 6
+    """Most units within ``concentration_radius_m`` of a chosen site, counting its own
+    units, those of other chosen sites within the radius and those of existing sites
+    (DOMAIN.md criterion 10: national guidance 6–8 units together at most and Ringsaker's
+    8-unit cluster is called a ghetto, so the limit is the bottom of that range)."""
 
     concentration_mode: Literal["penalise", "exclude"] = "exclude"
     """``exclude``: the limit is hard. ``penalise``: exceeding it costs ``penalty`` score
@@ -151,7 +175,8 @@ class SelectionResult:
     optimal : bool
         Whether the set is proven optimal.
     objective : float
-        Σ score × units of the chosen set, minus concentration penalties.
+        Σ score × units of the chosen set, with units above ``preferred_units_per_site``
+        on a site counted at ``extra_unit_value`` × score, minus concentration penalties.
     bound : float
         Upper bound on the best possible objective (MILP dual bound, or LP relaxation for
         the greedy method).
@@ -169,6 +194,11 @@ class SelectionResult:
         Per district: ``candidates``, ``eligible``, ``sites`` and ``units`` chosen.
     requested_units, requested_sites : int or None
         The request.
+    notes_nb, notes_en : list of str
+        Caveats about how the set was checked, in bokmål and English (e.g. that no
+        existing sites were given, so concentration was checked among new sites only).
+        Also in ``chosen.attrs["notes_nb"]`` / ``["notes_en"]``, which travel with the
+        chosen sites into the report.
 
     """
 
@@ -183,6 +213,8 @@ class SelectionResult:
     per_district: pd.DataFrame
     requested_units: int | None
     requested_sites: int | None
+    notes_nb: list[str] = dataclasses.field(default_factory=list)
+    notes_en: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def total_units(self) -> int:
@@ -408,7 +440,10 @@ def assign_districts(
 
 @dataclasses.dataclass(frozen=True)
 class _Limits:
-    """The limits a model is built with (relaxed copies drive the infeasibility report)."""
+    """The limits a model is built with (relaxed copies drive the infeasibility report).
+
+    ``preferred`` and ``extra_value`` shape the objective only, never feasibility.
+    """
 
     min_spacing: float
     existing_spacing: float
@@ -418,6 +453,8 @@ class _Limits:
     penalty: float
     max_per_district: int | None
     min_units: int
+    preferred: int = HARD_MAX_UNITS_PER_SITE
+    extra_value: float = 1.0
 
 
 @dataclasses.dataclass
@@ -442,7 +479,12 @@ class _Candidates:
 
 @dataclasses.dataclass
 class _Model:
-    """An eligible subset and the MILP pieces that describe it."""
+    """An eligible subset and the MILP pieces that describe it.
+
+    The variables are x = [y (m), u (m), w (q), o (p)]: use and units per eligible site,
+    units above the preferred size for the ``wk`` sites that can have any, and the
+    concentration overflow of the ``binding`` sites in ``penalise`` mode.
+    """
 
     elig: np.ndarray  # positions into _Candidates of the eligible candidates
     code: np.ndarray  # reason code per candidate ("" when eligible)
@@ -453,8 +495,16 @@ class _Model:
     near: list[np.ndarray]  # per eligible site: other eligible sites within radius, not conflicting
     e: np.ndarray  # existing units within the radius, per eligible site
     big_m: np.ndarray  # concentration big-M per eligible site (≤ 0: never binding)
+    binding: np.ndarray  # eligible-local sites whose concentration row can bind
+    wk: np.ndarray  # eligible-local sites with an excess variable w
     groups: list[np.ndarray]  # eligible-local members of each district needing a limit
     limits: _Limits
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        """Numbers of sites (m), excess variables (q) and overflow variables (p)."""
+        p = len(self.binding) if self.limits.mode == "penalise" else 0
+        return len(self.elig), len(self.wk), p
 
 
 def _pairs_within(xy: np.ndarray, r: float, strict: bool) -> np.ndarray:
@@ -468,9 +518,9 @@ def _pairs_within(xy: np.ndarray, r: float, strict: bool) -> np.ndarray:
     return pairs[d < r] if strict else pairs
 
 
-def _build(c: _Candidates, lim: _Limits) -> _Model:
-    n = len(c.score)
-    code = np.full(n, "", dtype=object)
+def _eligibility(c: _Candidates, lim: _Limits) -> tuple[np.ndarray, np.ndarray]:
+    """Reason code per candidate ("" when eligible) and the most units each may take."""
+    code = np.full(len(c.score), "", dtype=object)
     code[c.excluded] = "excluded"
     code[(code == "") & np.isnan(c.xy[:, 0])] = "no_geometry"
     code[(code == "") & ~np.isfinite(c.score)] = "no_score"
@@ -480,122 +530,161 @@ def _build(c: _Candidates, lim: _Limits) -> _Model:
     if lim.mode == "exclude":
         hi_all = np.minimum(hi_all, lim.max_near - c.existing_near)
         code[(code == "") & (hi_all < lim.min_units)] = "concentration"
+    return code, hi_all
+
+
+def _neighbours(xy: np.ndarray, radius: float, conflicts: np.ndarray) -> list[np.ndarray]:
+    """Per site, the other sites within ``radius`` that may be chosen together with it."""
+    m = len(xy)
+    near: list[np.ndarray] = [np.empty(0, dtype=np.int64) for _ in range(m)]
+    pairs = _pairs_within(xy, radius, strict=False)
+    if len(pairs) and len(conflicts):
+        # Pairs that may not both be chosen never share a neighbourhood; dropping them
+        # keeps the concentration rows short.
+        ck = set((conflicts[:, 0] * m + conflicts[:, 1]).tolist())
+        pairs = pairs[np.array([a * m + b not in ck for a, b in pairs], dtype=bool)]
+    if len(pairs):
+        both = np.vstack([pairs, pairs[:, ::-1]])
+        both = both[np.argsort(both[:, 0], kind="stable")]
+        splits = np.searchsorted(both[:, 0], np.arange(m + 1))
+        near = [both[splits[k] : splits[k + 1], 1] for k in range(m)]
+    return near
+
+
+def _district_groups(district: np.ndarray, limit: int | None) -> list[np.ndarray]:
+    """Local members of every district with more candidates than ``limit``."""
+    if limit is None or not len(district):
+        return []
+    dist = pd.Series(district).dropna()
+    return [members.index.to_numpy() for _, members in dist.groupby(dist, sort=True)
+            if len(members) > limit]
+
+
+def _build(c: _Candidates, lim: _Limits) -> _Model:
+    code, hi_all = _eligibility(c, lim)
     elig = np.flatnonzero(code == "")
     xy = c.xy[elig]
     hi = np.floor(hi_all[elig]).astype(np.int64)
     lo = np.full(len(elig), lim.min_units, dtype=np.int64)
-
     conflicts = _pairs_within(xy, lim.min_spacing, strict=True)
-    near: list[np.ndarray] = [np.empty(0, dtype=np.int64) for _ in elig]
-    radius_pairs = _pairs_within(xy, lim.radius, strict=False)
-    if len(radius_pairs):
-        if len(conflicts):
-            # Pairs that may not both be chosen never share a neighbourhood; dropping them
-            # keeps the concentration rows short.
-            m = len(elig)
-            ck = set((conflicts[:, 0] * m + conflicts[:, 1]).tolist())
-            keep = np.array([a * m + b not in ck for a, b in radius_pairs], dtype=bool)
-            radius_pairs = radius_pairs[keep]
-        if len(radius_pairs):
-            both = np.vstack([radius_pairs, radius_pairs[:, ::-1]])
-            both = both[np.argsort(both[:, 0], kind="stable")]
-            splits = np.searchsorted(both[:, 0], np.arange(len(elig) + 1))
-            near = [both[splits[k] : splits[k + 1], 1] for k in range(len(elig))]
+    near = _neighbours(xy, lim.radius, conflicts)
     e = c.existing_near[elig].astype(float)
     big_m = np.array(
         [e[k] + hi[k] + hi[near[k]].sum() - lim.max_near for k in range(len(elig))], dtype=float
     )
-
-    groups: list[np.ndarray] = []
-    if lim.max_per_district is not None and len(elig):
-        dist = pd.Series(c.district[elig])
-        for _, members in dist.dropna().groupby(dist.dropna(), sort=True):
-            if len(members) > lim.max_per_district:
-                groups.append(members.index.to_numpy())
+    # An excess variable only where units above the preferred size are possible and cheaper.
+    wk = np.flatnonzero(hi > lim.preferred) if lim.extra_value < 1 else np.empty(0, np.int64)
     return _Model(elig, code, c.score[elig].astype(float), lo, hi, conflicts, near, e, big_m,
-                  groups, lim)
+                  np.flatnonzero(big_m > 0), wk,
+                  _district_groups(c.district[elig], lim.max_per_district), lim)
+
+
+class _Rows:
+    """Collects sparse constraint rows one at a time."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+
+    def add(self, cols: Iterable[int], vals: Iterable[float], low: float, high: float) -> None:
+        cols, vals = list(cols), list(vals)
+        self.rows.extend([len(self.lb)] * len(cols))
+        self.cols.extend(cols)
+        self.vals.extend(vals)
+        self.lb.append(low)
+        self.ub.append(high)
+
+    def constraint(self, nv: int) -> LinearConstraint | None:
+        if not self.lb:
+            return None
+        a = sparse.csr_matrix((self.vals, (self.rows, self.cols)), shape=(len(self.lb), nv))
+        return LinearConstraint(a, np.array(self.lb), np.array(self.ub))
+
+
+def _link_rows(mdl: _Model) -> list[LinearConstraint]:
+    """lo·y ≤ u ≤ hi·y, and w ≥ u − preferred·y for the sites with an excess variable."""
+    m, q, p = mdl.sizes
+    eye, pad = sparse.identity(m), sparse.csr_matrix((m, q + p))
+    out = [
+        LinearConstraint(sparse.hstack([sparse.diags(-mdl.lo.astype(float)), eye, pad]), 0,
+                         np.inf),
+        LinearConstraint(sparse.hstack([sparse.diags(-mdl.hi.astype(float)), eye, pad]),
+                         -np.inf, 0),
+    ]
+    if q:
+        r = np.arange(q)
+        vals = np.concatenate([np.full(q, float(mdl.limits.preferred)), -np.ones(q), np.ones(q)])
+        cols = np.concatenate([mdl.wk, m + mdl.wk, 2 * m + r])
+        a = sparse.csr_matrix((vals, (np.tile(r, 3), cols)), shape=(q, 2 * m + q + p))
+        out.append(LinearConstraint(a, 0, np.inf))
+    return out
+
+
+def _concentration_rows(mdl: _Model, rows: _Rows) -> None:
+    """Neighbourhood limit of every chosen site whose limit can bind (big-M rows)."""
+    m, q, _ = mdl.sizes
+    lim = mdl.limits
+    for idx, kk in enumerate(mdl.binding):
+        # u_k + Σ u_near + M y_k ≤ max_near − e_k + M (exclude), with − o on the left
+        # in penalise mode: o ≥ e_k + u_k + Σ u_near − max_near − M (1 − y_k).
+        bm, nb = mdl.big_m[kk], mdl.near[kk]
+        cols, vals = [m + kk, *(m + nb), kk], [1.0, *np.ones(len(nb)), bm]
+        if lim.mode == "penalise":
+            cols, vals = [*cols, 2 * m + q + idx], [*vals, -1.0]
+        rows.add(cols, vals, -np.inf, lim.max_near - mdl.e[kk] + bm)
 
 
 def _constraints(
     mdl: _Model, units: int | tuple[float, float] | None, sites: int | None
-) -> tuple[int, list[LinearConstraint], np.ndarray, np.ndarray]:
-    """Linear rows over x = [y (m), u (m), o (p)]; returns (p, rows, penalised sites, ub)."""
-    m = len(mdl.elig)
-    # Concentration rows only where the limit can bind (big-M > 0).
-    binding = np.flatnonzero(mdl.big_m > 0)
-    none = np.empty(0, dtype=np.int64)
-    penalised = binding if mdl.limits.mode == "penalise" else none
-    exclude_rows = binding if mdl.limits.mode == "exclude" else none
-    p = len(penalised)
-    nv = 2 * m + p
-    rows, cols, vals, lb, ub = [], [], [], [], []
-    r = 0
-
-    def add(cs: Iterable[int], vs: Iterable[float], low: float, high: float) -> None:
-        nonlocal r
-        cs, vs = list(cs), list(vs)
-        rows.extend([r] * len(cs))
-        cols.extend(cs)
-        vals.extend(vs)
-        lb.append(low)
-        ub.append(high)
-        r += 1
-
-    ar = np.arange(m)
-    # Link units and use: lo*y <= u <= hi*y.  Built as two blocks of m rows each.
-    link = sparse.hstack(
-        [sparse.diags(-mdl.lo.astype(float)), sparse.identity(m), sparse.csr_matrix((m, p))]
-    )
-    link2 = sparse.hstack(
-        [sparse.diags(-mdl.hi.astype(float)), sparse.identity(m), sparse.csr_matrix((m, p))]
-    )
-    out = [
-        LinearConstraint(link, 0, np.inf),
-        LinearConstraint(link2, -np.inf, 0),
-    ]
+) -> tuple[list[LinearConstraint], np.ndarray]:
+    """Linear rows over x = [y (m), u (m), w (q), o (p)]; returns (rows, upper bounds)."""
+    m, q, p = mdl.sizes
+    nv = 2 * m + q + p
+    out = _link_rows(mdl)
     if len(mdl.conflicts):
         k = len(mdl.conflicts)
         a = sparse.csr_matrix(
             (np.ones(2 * k), (np.repeat(np.arange(k), 2), mdl.conflicts.ravel())), shape=(k, nv)
         )
         out.append(LinearConstraint(a, -np.inf, 1))
+    rows = _Rows()
     for members in mdl.groups:
-        add(members, np.ones(len(members)), -np.inf, mdl.limits.max_per_district)
-    e = mdl.e
-    for kk in exclude_rows:
-        # u_k + sum u_near + M y_k <= max_near - e_k + M
-        bm = mdl.big_m[kk]
-        nb = mdl.near[kk]
-        add(
-            [m + kk, *(m + nb), kk],
-            [1.0, *np.ones(len(nb)), bm],
-            -np.inf,
-            mdl.limits.max_near - e[kk] + bm,
-        )
-    for q, kk in enumerate(penalised):
-        # o_q >= e_k + u_k + sum u_near - max_near - M (1 - y_k)
-        bm = mdl.big_m[kk]
-        nb = mdl.near[kk]
-        add(
-            [m + kk, *(m + nb), kk, 2 * m + q],
-            [1.0, *np.ones(len(nb)), bm, -1.0],
-            -np.inf,
-            mdl.limits.max_near - e[kk] + bm,
-        )
+        rows.add(members, np.ones(len(members)), -np.inf, mdl.limits.max_per_district)
+    _concentration_rows(mdl, rows)
     if units is not None:
         # An int asks for exactly that total; a (low, high) pair is used by the diagnosis.
         u_lo, u_hi = units if isinstance(units, tuple) else (units, units)
-        add(m + ar, np.ones(m), u_lo, u_hi)
+        rows.add(m + np.arange(m), np.ones(m), u_lo, u_hi)
     if sites is not None:
-        add(ar, np.ones(m), sites, sites)
-    if r:
-        out.append(
-            LinearConstraint(
-                sparse.csr_matrix((vals, (rows, cols)), shape=(r, nv)), np.array(lb), np.array(ub)
-            )
-        )
-    return p, out, penalised, np.concatenate([np.ones(m), mdl.hi.astype(float), np.full(p, np.inf)])
+        rows.add(np.arange(m), np.ones(m), sites, sites)
+    extra = rows.constraint(nv)
+    if extra is not None:
+        out.append(extra)
+    ub = np.concatenate([np.ones(m), mdl.hi.astype(float),
+                         (mdl.hi[mdl.wk] - mdl.limits.preferred).astype(float), np.full(p, np.inf)])
+    return out, ub
 
+
+def _objective_vector(mdl: _Model, objective: str) -> np.ndarray:
+    """Cost vector (minimised) over x for ``objective``."""
+    m, q, p = mdl.sizes
+    c = np.zeros(2 * m + q + p)
+    if objective == "score":
+        c[m : 2 * m] = -mdl.s
+        c[2 * m : 2 * m + q] = (1.0 - mdl.limits.extra_value) * mdl.s[mdl.wk]
+        c[2 * m + q :] = mdl.limits.penalty
+    elif objective == "max_units":
+        c[m : 2 * m] = -1.0
+    elif objective == "min_units":
+        c[m : 2 * m] = 1.0
+    elif objective == "max_sites":
+        c[:m] = -1.0
+    elif objective == "min_sites":
+        c[:m] = 1.0
+    return c
 
 
 def _solve(
@@ -607,28 +696,41 @@ def _solve(
     integral: bool = True,
     time_limit: float = 60.0,
     rel_gap: float = 1e-7,
+    extra: list[LinearConstraint] | None = None,
 ):
-    """Solve one model for ``objective``: score, max_units, min_units or max_sites."""
-    m = len(mdl.elig)
-    p, cons, _, ub = _constraints(mdl, units, sites)
-    c = np.zeros(2 * m + p)
-    if objective == "score":
-        c[m : 2 * m] = -mdl.s
-        c[2 * m :] = mdl.limits.penalty
-    elif objective == "max_units":
-        c[m : 2 * m] = -1.0
-    elif objective == "min_units":
-        c[m : 2 * m] = 1.0
-    elif objective == "max_sites":
-        c[:m] = -1.0
-    integrality = np.concatenate([np.ones(2 * m), np.zeros(p)]) if integral else np.zeros(2 * m + p)
+    """Solve one model for ``objective``: score, max/min_units or max/min_sites."""
+    m, q, p = mdl.sizes
+    cons, ub = _constraints(mdl, units, sites)
+    # w and o are continuous: at any optimum they equal integer expressions of y and u.
+    integrality = np.zeros(2 * m + q + p)
+    if integral:
+        integrality[: 2 * m] = 1
     return milp(
-        c,
-        constraints=cons,
+        _objective_vector(mdl, objective),
+        constraints=cons + (extra or []),
         integrality=integrality,
-        bounds=Bounds(np.zeros(2 * m + p), ub),
+        bounds=Bounds(np.zeros(2 * m + q + p), ub),
         options={"time_limit": time_limit, "mip_rel_gap": rel_gap, "disp": False},
     )
+
+
+def _tie_break(mdl: _Model, units: int | None, sites: int | None, first, time_limit: float):
+    """Among sets as good as ``first`` (an optimal solve), the one with the fewest sites.
+
+    Equal scores make many sets equally good, and the solver would return any of them.
+    Fewer sites means fewer plots to buy and prepare (DOMAIN.md criterion 11). With only
+    ``sites`` requested the site count is fixed, so the fewest units are built instead
+    (units that add nothing to the objective are not worth building). Returns ``first``
+    when both are fixed or the second solve finds nothing in time.
+    """
+    if (units is None) == (sites is None) or time_limit <= 0:
+        return first
+    c = _objective_vector(mdl, "score")
+    # Hold the objective at the first optimum (to rounding) while minimising the count.
+    floor = LinearConstraint(c[None, :], -np.inf, first.fun + 1e-9 * max(1.0, abs(first.fun)))
+    second = _solve(mdl, units, sites, objective="min_sites" if sites is None else "min_units",
+                    time_limit=time_limit, extra=[floor])
+    return second if second.x is not None else first
 
 
 def _penalty_of(mdl: _Model, chosen: np.ndarray, u: np.ndarray) -> float:
@@ -643,65 +745,138 @@ def _penalty_of(mdl: _Model, chosen: np.ndarray, u: np.ndarray) -> float:
     return total * mdl.limits.penalty
 
 
-def _greedy(mdl: _Model, units: int | None, sites: int | None, plot_id: np.ndarray):
-    """Best-score-first heuristic; returns (chosen flags, units) or None when it fails."""
-    m = len(mdl.elig)
+def _value(mdl: _Model, chosen: np.ndarray, u: np.ndarray) -> float:
+    """Objective of a solution (score per unit, discounted above the preferred size).
+
+    Concentration penalties are subtracted in ``penalise`` mode.
+    """
     lim = mdl.limits
-    e = mdl.e
-    order = np.lexsort((plot_id, -mdl.s))
-    chosen = np.zeros(m, dtype=bool)
-    u = np.zeros(m, dtype=np.int64)
-    blocked = np.zeros(m, dtype=bool)
-    conflict_of: list[list[int]] = [[] for _ in range(m)]
-    for a, b in mdl.conflicts:
-        conflict_of[a].append(b)
-        conflict_of[b].append(a)
-    district_of = np.full(m, -1)
-    for g, members in enumerate(mdl.groups):
-        district_of[members] = g
-    in_district = np.zeros(len(mdl.groups), dtype=np.int64)
-    rem_u = units
-    rem_s = sites
-    for k in order:
-        if (rem_u is not None and rem_u == 0) or (rem_s is not None and rem_s == 0):
-            break
-        if blocked[k]:
-            continue
-        g = district_of[k]
-        if g >= 0 and in_district[g] >= lim.max_per_district:
-            continue
-        hi = int(mdl.hi[k])
-        # Concentration: the new site's neighbourhood and every chosen neighbour's must stay
-        # within the limit (in penalise mode: stay within it when that still allows lo units).
+    excess = np.maximum(u - lim.preferred, 0) * chosen
+    discount = (1.0 - lim.extra_value) * float(mdl.s @ excess)
+    return float(mdl.s @ u) - discount - _penalty_of(mdl, chosen, u)
+
+
+class _Greedy:
+    """Best-value-first heuristic over blocks of units.
+
+    Each eligible site offers two blocks: *opening* it with up to the preferred size (worth
+    its score per unit) and *topping it up* to its limit (worth ``extra_value`` × score per
+    unit). Blocks are taken in descending value per unit, a top-up before an opening of
+    equal value (fewer sites, like the exact tie-break).
+    """
+
+    def __init__(self, mdl: _Model, units: int | None, sites: int | None) -> None:
+        m = len(mdl.elig)
+        self.mdl, self.lim = mdl, mdl.limits
+        self.chosen = np.zeros(m, dtype=bool)
+        self.u = np.zeros(m, dtype=np.int64)
+        self.blocked = np.zeros(m, dtype=bool)
+        self.conflict_of: list[list[int]] = [[] for _ in range(m)]
+        for a, b in mdl.conflicts:
+            self.conflict_of[a].append(b)
+            self.conflict_of[b].append(a)
+        self.district_of = np.full(m, -1)
+        for g, members in enumerate(mdl.groups):
+            self.district_of[members] = g
+        self.in_district = np.zeros(len(mdl.groups), dtype=np.int64)
+        self.rem_u, self.rem_s = units, sites
+
+    def room(self, k: int) -> float:
+        """Units site ``k`` may still take within ``max_near``.
+
+        Its own neighbourhood and every chosen neighbour's must stay within the limit.
+        """
+        mdl, u, lim = self.mdl, self.u, self.lim
         nb = mdl.near[k]
-        room = lim.max_near - e[k] - u[nb].sum()
-        for j in nb[chosen[nb]]:
-            room = min(room, lim.max_near - e[j] - u[j] - u[mdl.near[j]].sum())
-        if lim.mode == "exclude" or room >= mdl.lo[k]:
-            hi = min(hi, int(math.floor(room)))
+        room = lim.max_near - mdl.e[k] - u[k] - u[nb].sum()
+        for j in nb[self.chosen[nb]]:
+            room = min(room, lim.max_near - mdl.e[j] - u[j] - u[mdl.near[j]].sum())
+        return room
+
+    def open(self, k: int) -> bool:
+        """Choose site ``k`` with up to the preferred size; False when it cannot be."""
+        mdl, lim = self.mdl, self.lim
+        g = self.district_of[k]
+        if self.blocked[k] or self.chosen[k] or self.rem_s == 0 or (
+            g >= 0 and self.in_district[g] >= lim.max_per_district
+        ):
+            return False
         lo = int(mdl.lo[k])
-        if hi < lo:
-            continue
+        hi = min(int(mdl.hi[k]), max(lim.preferred, lo))
+        room = self.room(k)
+        # In penalise mode stay within the limit when that still allows lo units.
+        if lim.mode == "exclude" or room >= lo:
+            hi = min(hi, int(math.floor(room)))
         take = hi
-        if rem_u is not None:
-            reserve = lo * (rem_s - 1) if rem_s is not None else 0
-            take = min(take, rem_u - reserve)
-            if 0 < rem_u - take < lo:
-                take = rem_u - lo
-            if take < lo:
-                continue
-        chosen[k] = True
-        u[k] = take
-        blocked[conflict_of[k]] = True
+        if self.rem_u is not None:
+            reserve = lo * (self.rem_s - 1) if self.rem_s is not None else 0
+            take = min(take, self.rem_u - reserve)
+            if 0 < self.rem_u - take < lo:
+                take = self.rem_u - lo
+        if take < lo:
+            return False
+        self.chosen[k], self.u[k] = True, take
+        self.blocked[self.conflict_of[k]] = True
         if g >= 0:
-            in_district[g] += 1
-        if rem_u is not None:
-            rem_u -= take
-        if rem_s is not None:
-            rem_s -= 1
-    if (rem_u is not None and rem_u != 0) or (rem_s is not None and rem_s != 0):
-        return None
-    return chosen, u
+            self.in_district[g] += 1
+        self._count(take, 1)
+        return True
+
+    def top_up(self, k: int, *, over_limit: bool = False) -> None:
+        """Add units to open site ``k`` up to its limit (and its room, unless ``over_limit``)."""
+        extra = int(self.mdl.hi[k]) - int(self.u[k])
+        if not over_limit:
+            extra = min(extra, int(math.floor(self.room(k))))
+        if self.rem_u is not None:
+            # Keep min_units for every site still to open.
+            extra = min(extra, self.rem_u - self.lim.min_units * (self.rem_s or 0))
+        if self.chosen[k] and extra > 0:
+            self.u[k] += extra
+            self._count(extra, 0)
+
+    def _count(self, units: int, sites: int) -> None:
+        if self.rem_u is not None:
+            self.rem_u -= units
+        if self.rem_s is not None:
+            self.rem_s -= sites
+
+    def run(self, plot_id: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Take the blocks; return (chosen flags, units) or None when the request fails."""
+        mdl, m = self.mdl, len(self.mdl.elig)
+        order = np.lexsort((plot_id, -mdl.s))
+        rank = np.empty(m, dtype=np.int64)
+        rank[order] = np.arange(m)
+        values = np.concatenate([mdl.s, self.lim.extra_value * mdl.s])
+        kind = np.repeat([1, 0], m)  # 0: top up, 1: open
+        site = np.tile(np.arange(m), 2)
+        passed = np.zeros(m, dtype=bool)  # top-up block seen before the site was open
+        for b in np.lexsort((rank[site], kind, -values)):
+            k = int(site[b])
+            if self.rem_u == 0:
+                break
+            if kind[b] == 1:
+                if self.open(k) and passed[k]:
+                    self.top_up(k)
+            elif self.rem_u is not None or values[b] > 0:
+                # With sites only, a top-up worth nothing is not built.
+                passed[k] = not self.chosen[k]
+                self.top_up(k)
+        self._fill(order)
+        if self.rem_u not in (None, 0) or self.rem_s not in (None, 0):
+            return None
+        return self.chosen, self.u
+
+    def _fill(self, order: np.ndarray) -> None:
+        """Top up chosen sites in score order while units are missing.
+
+        In penalise mode a second pass goes over the limit as a last resort.
+        """
+        passes = [False, True] if self.lim.mode == "penalise" else [False]
+        for over in passes:
+            for k in order[self.chosen[order]]:
+                if not self.rem_u:
+                    return
+                self.top_up(int(k), over_limit=over)
 
 
 # ------------------------------------------------------------------ diagnosis
@@ -864,10 +1039,8 @@ def _reasons(
         if c.capacity_nb[i]:
             nb[i], en[i] = c.capacity_nb[i], c.capacity_en[i]
         else:
-            nb[i] = (f"For liten: plass til {int(c.cap[i])} enhet(er), minst "
-                     f"{lim.min_units} kreves")
-            en[i] = (f"Too small: fits {int(c.cap[i])} unit(s), at least {lim.min_units} "
-                     "required")
+            why_nb, why_en = too_small_texts(int(c.cap[i]), lim.min_units)
+            nb[i], en[i] = f"For liten: {why_nb}", f"Too small: {why_en}"
     sp = f"{lim.existing_spacing:g}"
     nb[code == "near_existing"] = f"Nærmere enn {sp} m et eksisterende botilbud"
     en[code == "near_existing"] = f"Closer than {sp} m to an existing site"
@@ -1020,6 +1193,191 @@ def _candidates(
     )
 
 
+def _check_request(candidates: gpd.GeoDataFrame, units: int | None, sites: int | None) -> None:
+    """Refuse a request select_sites cannot even start on."""
+    if not isinstance(candidates, gpd.GeoDataFrame):
+        raise InputError(
+            f"select_sites needs a GeoDataFrame of candidates, got {type(candidates).__name__}",
+            where="candidates",
+        )
+    require_projected(candidates, "candidates")
+    if units is None and sites is None:
+        raise InputError("nothing requested", where="select",
+                         hint="Ask for a number of units (--units N) or of sites (--sites N)")
+    for name, val in (("units", units), ("sites", sites)):
+        if val is not None and (not isinstance(val, int | np.integer) or val < 1):
+            raise InputError(f"{name} must be a whole number ≥ 1, got {val!r}",
+                             where=f"select, {name}")
+
+
+def _limits(settings: ClusteringSettings, capacity: CapacitySettings) -> _Limits:
+    return _Limits(
+        min_spacing=settings.min_spacing_m,
+        existing_spacing=(
+            settings.min_spacing_m if settings.existing_spacing_m is None
+            else settings.existing_spacing_m
+        ),
+        radius=settings.concentration_radius_m,
+        max_near=float(settings.max_units_near),
+        mode=settings.concentration_mode,
+        penalty=settings.penalty,
+        max_per_district=settings.max_sites_per_district,
+        min_units=capacity.min_units_per_site,
+        preferred=capacity.preferred_units_per_site,
+        extra_value=capacity.extra_unit_value,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Solution:
+    """A chosen set in eligible-local terms, with how it was found."""
+
+    chosen: np.ndarray  # bool per eligible site
+    units: np.ndarray  # int per eligible site (0 when not chosen)
+    status: str
+    optimal: bool
+    objective: float
+    bound: float
+    method: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """What was asked, and what an infeasible request is diagnosed with."""
+
+    units: int | None
+    sites: int | None
+    c: _Candidates
+    settings: ClusteringSettings
+    max_units: int
+
+    def infeasible(self, mdl: _Model) -> InfeasibleError:
+        """The error explaining why ``mdl`` cannot deliver the request."""
+        return _diagnose(self.c, mdl.limits, self.settings, self.units, self.sites,
+                         self.max_units)
+
+
+def _solve_exact(mdl: _Model, req: _Request) -> _Solution:
+    """Solve the MILP (then break ties); raise when there is no set."""
+    m = len(mdl.elig)
+    st = req.settings
+    start = time.perf_counter()
+    res = _solve(mdl, req.units, req.sites, time_limit=st.time_limit_s, rel_gap=st.mip_rel_gap)
+    if res.x is None:
+        if res.status == 2:
+            raise req.infeasible(mdl)
+        raise InfeasibleError(
+            f"The solver found no set within time_limit_s = {st.time_limit_s:g} s "
+            f"({res.message}); raise time_limit_s or lower exact_max_candidates to use "
+            "the greedy method"
+        )
+    optimal = res.status == 0
+    dual = getattr(res, "mip_dual_bound", None)
+    bound = float(-dual) if dual is not None and np.isfinite(dual) else math.inf
+    if optimal:
+        res = _tie_break(mdl, req.units, req.sites, res,
+                         st.time_limit_s - (time.perf_counter() - start))
+    chosen = res.x[:m] > 0.5
+    u = np.rint(res.x[m : 2 * m]).astype(np.int64) * chosen
+    objective = _value(mdl, chosen, u)
+    if optimal:
+        # HiGHS proves optimality within mip_rel_gap; never report a bound below the value.
+        bound = max(bound, objective)
+    return _Solution(chosen, u, "optimal" if optimal else "time_limit", optimal, objective,
+                     bound, "milp")
+
+
+def _solve_greedy(mdl: _Model, req: _Request) -> _Solution:
+    """Run the greedy heuristic and bound it with the LP relaxation; raise when it fails."""
+    lp = _solve(mdl, req.units, req.sites, integral=False, time_limit=req.settings.time_limit_s)
+    if lp.status == 2:
+        raise req.infeasible(mdl)
+    found = _Greedy(mdl, req.units, req.sites).run(req.c.plot_id[mdl.elig])
+    if found is None:
+        raise InfeasibleError(
+            f"The greedy heuristic (used above exact_max_candidates = "
+            f"{req.settings.exact_max_candidates} eligible plots; there are {len(mdl.elig)}) "
+            f"found no set delivering {_what(req.units, req.sites)}, and the LP relaxation "
+            "does not rule one out. Raise exact_max_candidates to solve exactly, or relax the "
+            "limits"
+        )
+    chosen, u = found
+    bound = float(-lp.fun) if lp.x is not None else math.inf
+    return _Solution(chosen, u, "heuristic", False, _value(mdl, chosen, u), bound, "greedy")
+
+
+def _chosen_layouts(
+    candidates: gpd.GeoDataFrame, layout_column: str, pos: np.ndarray, units: np.ndarray
+) -> list[shapely.Geometry]:
+    """Each chosen plot's layout cut to the units built there."""
+    if layout_column not in candidates.columns:
+        return [shapely.MultiPolygon()] * len(pos)
+    full = np.asarray(pd.Series(candidates[layout_column]).array, dtype=object)[pos]
+    # plan_units lists units in placement order, so the first k are a valid layout of
+    # k units (fewer units only free space for the extras).
+    return [
+        shapely.MultiPolygon() if g is None or g.is_empty
+        else shapely.MultiPolygon(list(shapely.get_parts(g)[:k]))
+        for g, k in zip(full, units, strict=True)
+    ]
+
+
+def _chosen_frame(
+    candidates: gpd.GeoDataFrame, c: _Candidates, layout_column: str, pos: np.ndarray,
+    units: np.ndarray,
+) -> gpd.GeoDataFrame:
+    """The chosen sites as documented in :class:`SelectionResult`, best score first."""
+    index, crs = candidates.index[pos], candidates.crs
+    chosen = gpd.GeoDataFrame(
+        {
+            "plot_id": c.plot_id[pos],
+            "units": units.astype("int64"),
+            "score": c.score[pos],
+            "district": c.district[pos],
+            # The position spacing was measured from: the centre of the plot's full layout.
+            "x": c.xy[pos, 0],
+            "y": c.xy[pos, 1],
+            "plot_geometry": gpd.GeoSeries(candidates.geometry.iloc[pos].to_numpy(),
+                                           index=index, crs=crs),
+        },
+        geometry=gpd.GeoSeries(_chosen_layouts(candidates, layout_column, pos, units),
+                               index=index, crs=crs).rename("layout"),
+        index=index,
+        crs=crs,
+    )
+    return chosen.iloc[np.lexsort((chosen["plot_id"].to_numpy(), -chosen["score"].to_numpy()))]
+
+
+def _per_district(c: _Candidates, mdl: _Model, pos: np.ndarray, units: np.ndarray) -> pd.DataFrame:
+    dist_all = pd.Series(c.district, index=c.index).fillna("(ingen bydel / no district)")
+    out = pd.DataFrame(
+        {
+            "candidates": dist_all.value_counts(),
+            "eligible": dist_all.iloc[mdl.elig].value_counts(),
+            "sites": dist_all.iloc[pos].value_counts(),
+            "units": pd.Series(units, index=dist_all.iloc[pos].to_numpy()).groupby(level=0).sum(),
+        }
+    ).fillna(0).astype("int64").sort_index()
+    out.index.name = "district"
+    return out
+
+
+#: Said when no existing sites were given: the concentration limit then only saw new sites.
+NOTE_NO_EXISTING = (
+    "Konsentrasjon er bare kontrollert mellom nye tomter: ingen eksisterende småhus er "
+    "oppgitt (existing_sites i scenarioet).",
+    "Concentration was checked only among new sites: no existing småhus were given "
+    "(existing_sites in the scenario).",
+)
+
+
+def _notes(existing: gpd.GeoDataFrame | None) -> tuple[list[str], list[str]]:
+    """Caveats about the check, in bokmål and English."""
+    if existing is None or len(existing) == 0:
+        return [NOTE_NO_EXISTING[0]], [NOTE_NO_EXISTING[1]]
+    return [], []
+
+
 def select_sites(
     candidates: gpd.GeoDataFrame,
     settings: ClusteringSettings,
@@ -1049,10 +1407,13 @@ def select_sites(
     sites : int, optional
         Exactly this many sites are chosen. Give ``units``, ``sites`` or both.
     capacity : CapacitySettings, optional
-        Supplies ``min_units_per_site`` and ``max_units_per_site`` (defaults when omitted).
+        Supplies ``min_units_per_site`` and ``max_units_per_site``, and the small-site
+        preference ``preferred_units_per_site`` / ``extra_unit_value`` of the objective
+        (defaults when omitted).
     existing : GeoDataFrame, optional
         Existing sites (points or polygons) with a ``units`` column; sensitive. They count
-        against spacing and concentration.
+        against spacing and concentration. When None or empty, concentration is checked
+        among the new sites only and the result's ``notes_nb`` / ``notes_en`` say so.
     district_column, layout_column : str
         Column names in ``candidates``.
 
@@ -1071,143 +1432,40 @@ def select_sites(
 
     """
     capacity = capacity or CapacitySettings()
-    if not isinstance(candidates, gpd.GeoDataFrame):
-        raise InputError(
-            f"select_sites needs a GeoDataFrame of candidates, got {type(candidates).__name__}",
-            where="candidates",
-        )
-    require_projected(candidates, "candidates")
-    if units is None and sites is None:
-        raise InputError("nothing requested", where="select",
-                         hint="Ask for a number of units (--units N) or of sites (--sites N)")
-    for name, val in (("units", units), ("sites", sites)):
-        if val is not None and (not isinstance(val, int | np.integer) or val < 1):
-            raise InputError(f"{name} must be a whole number ≥ 1, got {val!r}",
-                             where=f"select, {name}")
-    lim = _Limits(
-        min_spacing=settings.min_spacing_m,
-        existing_spacing=(
-            settings.min_spacing_m if settings.existing_spacing_m is None
-            else settings.existing_spacing_m
-        ),
-        radius=settings.concentration_radius_m,
-        max_near=float(settings.max_units_near),
-        mode=settings.concentration_mode,
-        penalty=settings.penalty,
-        max_per_district=settings.max_sites_per_district,
-        min_units=capacity.min_units_per_site,
-    )
+    _check_request(candidates, units, sites)
+    lim = _limits(settings, capacity)
     c = _candidates(candidates, lim.radius, existing, district_column, layout_column)
     # Capacity above the scenario's cap (e.g. computed with another scenario) is clipped.
     c.cap = np.minimum(c.cap, capacity.max_units_per_site)
     mdl = _build(c, lim)
-    m = len(mdl.elig)
-    if m == 0:
-        raise _diagnose(c, lim, settings, units, sites, capacity.max_units_per_site)
-
-    if m <= settings.exact_max_candidates:
-        method = "milp"
-        res = _solve(mdl, units, sites, time_limit=settings.time_limit_s,
-                     rel_gap=settings.mip_rel_gap)
-        if res.x is None:
-            if res.status == 2:
-                raise _diagnose(c, lim, settings, units, sites, capacity.max_units_per_site)
-            raise InfeasibleError(
-                f"The solver found no set within time_limit_s = {settings.time_limit_s:g} s "
-                f"({res.message}); raise time_limit_s or lower exact_max_candidates to use "
-                "the greedy method"
-            )
-        x = res.x
-        chosen_local = x[:m] > 0.5
-        u_local = np.rint(x[m : 2 * m]).astype(np.int64) * chosen_local
-        optimal = res.status == 0
-        status = "optimal" if optimal else "time_limit"
-        objective = float(mdl.s @ u_local) - _penalty_of(mdl, chosen_local, u_local)
-        dual = getattr(res, "mip_dual_bound", None)
-        bound = float(-dual) if dual is not None and np.isfinite(dual) else math.inf
-        if optimal:
-            # HiGHS proves optimality within mip_rel_gap; never report a bound below the value.
-            bound = max(bound, objective)
+    req = _Request(units, sites, c, settings, capacity.max_units_per_site)
+    if len(mdl.elig) == 0:
+        raise req.infeasible(mdl)
+    if len(mdl.elig) <= settings.exact_max_candidates:
+        sol = _solve_exact(mdl, req)
     else:
-        method = "greedy"
-        lp = _solve(mdl, units, sites, integral=False, time_limit=settings.time_limit_s)
-        if lp.status == 2:
-            raise _diagnose(c, lim, settings, units, sites, capacity.max_units_per_site)
-        found = _greedy(mdl, units, sites, c.plot_id[mdl.elig])
-        if found is None:
-            raise InfeasibleError(
-                f"The greedy heuristic (used above exact_max_candidates = "
-                f"{settings.exact_max_candidates} eligible plots; there are {m}) found no set "
-                f"delivering {_what(units, sites)}, and the LP relaxation does not rule one "
-                "out. Raise exact_max_candidates to solve exactly, or relax the limits"
-            )
-        chosen_local, u_local = found
-        objective = float(mdl.s @ u_local) - _penalty_of(mdl, chosen_local, u_local)
-        bound = float(-lp.fun) if lp.x is not None else math.inf
-        optimal = False
-        status = "heuristic"
-    gap = 0.0 if optimal else max(0.0, (bound - objective) / max(abs(bound), 1e-9))
+        sol = _solve_greedy(mdl, req)
 
-    chosen_pos = mdl.elig[chosen_local]
-    units_pos = u_local[chosen_local]
-    reasons = _reasons(c, mdl, chosen_pos, units_pos, settings, capacity)
-
-    if layout_column in candidates.columns:
-        full = np.asarray(pd.Series(candidates[layout_column]).array, dtype=object)[chosen_pos]
-        # plan_units lists units in placement order, so the first k are a valid layout of
-        # k units (fewer units only free space for the extras).
-        layouts = [
-            shapely.MultiPolygon() if g is None or g.is_empty
-            else shapely.MultiPolygon(list(shapely.get_parts(g)[:k]))
-            for g, k in zip(full, units_pos, strict=True)
-        ]
-    else:
-        layouts = [shapely.MultiPolygon()] * len(chosen_pos)
-    chosen = gpd.GeoDataFrame(
-        {
-            "plot_id": c.plot_id[chosen_pos],
-            "units": units_pos.astype("int64"),
-            "score": c.score[chosen_pos],
-            "district": c.district[chosen_pos],
-            # The position spacing was measured from: the centre of the plot's full layout.
-            "x": c.xy[chosen_pos, 0],
-            "y": c.xy[chosen_pos, 1],
-            "plot_geometry": gpd.GeoSeries(
-                candidates.geometry.iloc[chosen_pos].to_numpy(),
-                index=candidates.index[chosen_pos], crs=candidates.crs,
-            ),
-        },
-        geometry=gpd.GeoSeries(layouts, index=candidates.index[chosen_pos],
-                               crs=candidates.crs).rename("layout"),
-        index=candidates.index[chosen_pos],
-        crs=candidates.crs,
-    )
-    chosen = chosen.iloc[np.lexsort((chosen["plot_id"].to_numpy(), -chosen["score"].to_numpy()))]
-
-    dist_all = pd.Series(c.district, index=c.index).fillna("(ingen bydel / no district)")
-    per_district = pd.DataFrame(
-        {
-            "candidates": dist_all.value_counts(),
-            "eligible": dist_all.iloc[mdl.elig].value_counts(),
-            "sites": dist_all.iloc[chosen_pos].value_counts(),
-            "units": pd.Series(units_pos, index=dist_all.iloc[chosen_pos].to_numpy())
-            .groupby(level=0).sum(),
-        }
-    ).fillna(0).astype("int64").sort_index()
-    per_district.index.name = "district"
-
+    pos, units_pos = mdl.elig[sol.chosen], sol.units[sol.chosen]
+    chosen = _chosen_frame(candidates, c, layout_column, pos, units_pos)
+    notes_nb, notes_en = _notes(existing)
+    # The notes travel with the chosen sites (attrs survive selection and reprojection).
+    chosen.attrs.update(notes_nb=list(notes_nb), notes_en=list(notes_en))
+    gap = 0.0 if sol.optimal else max(0.0, (sol.bound - sol.objective) / max(abs(sol.bound), 1e-9))
     return SelectionResult(
         chosen=chosen,
-        status=status,
-        optimal=bool(optimal),
-        objective=objective,
-        bound=bound,
+        status=sol.status,
+        optimal=bool(sol.optimal),
+        objective=sol.objective,
+        bound=sol.bound,
         gap=gap,
-        method=method,
-        reasons=reasons,
-        per_district=per_district,
+        method=sol.method,
+        reasons=_reasons(c, mdl, pos, units_pos, settings, capacity),
+        per_district=_per_district(c, mdl, pos, units_pos),
         requested_units=units,
         requested_sites=sites,
+        notes_nb=notes_nb,
+        notes_en=notes_en,
     )
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sitefinder.capacity import CapacitySettings, plan_units
+from sitefinder.capacity import CapacitySettings, plan_units, too_small_texts, units_text
 from sitefinder.errors import InputError
 
 PLOTS = Path(__file__).resolve().parents[1] / "data" / "plots.gpkg"
@@ -58,9 +58,15 @@ def check_layout(plot: shapely.Geometry, row: pd.Series, s: CapacitySettings) ->
     if n >= s.min_units_per_site:
         assert row["capacity_status"] == "ok"
         assert row["capacity_reason_en"] == "" and row["capacity_reason_nb"] == ""
+    elif n == 0:
+        assert row["capacity_status"] == "too_small"
+        assert "does not fit a single unit" in row["capacity_reason_en"]
+        assert "ikke plass til én eneste enhet" in row["capacity_reason_nb"]
     else:
         assert row["capacity_status"] == "too_small"
-        assert str(n) in row["capacity_reason_en"] and str(n) in row["capacity_reason_nb"]
+        assert f"fits {n} unit" in row["capacity_reason_en"]
+        assert f"plass til {n} enhet" in row["capacity_reason_nb"]
+    assert "(er)" not in row["capacity_reason_nb"] and "(s)" not in row["capacity_reason_en"]
 
 
 # ----------------------------------------------------------------------- settings
@@ -70,7 +76,8 @@ def test_settings_defaults_follow_domain():
     s = CapacitySettings()
     assert (s.unit_width_m, s.unit_length_m) == (6.0, 8.5)
     assert (s.unit_spacing_m, s.setback_m) == (8.0, 4.0)
-    assert (s.min_units_per_site, s.max_units_per_site) == (2, 4)
+    assert (s.min_units_per_site, s.max_units_per_site) == (1, 4)
+    assert (s.preferred_units_per_site, s.extra_unit_value) == (3, 0.25)
     assert s.guest_parking_per_unit == 0.5
     assert s.extras_area_m2 == pytest.approx(6 + 0.5 * 25 + 2)
 
@@ -89,6 +96,10 @@ def test_settings_refuse_min_above_max_and_unknown_keys():
         CapacitySettings(unit_widht_m=5)
     with pytest.raises(ValidationError, match="setback_m"):
         CapacitySettings(setback_m=-1)
+    with pytest.raises(ValidationError, match="extra_unit_value"):
+        CapacitySettings(extra_unit_value=1.5)
+    with pytest.raises(ValidationError, match="preferred_units_per_site"):
+        CapacitySettings(preferred_units_per_site=0)
 
 
 def test_settings_field_docs_cite_domain():
@@ -117,15 +128,35 @@ def test_square_plot_takes_the_maximum_and_keeps_index():
     check_layout(plots.geometry[10], out.loc[10], CapacitySettings())
 
 
-def test_small_plot_is_too_small_unless_single_units_are_allowed():
+def test_single_house_plot_is_valid_unless_a_larger_minimum_is_asked():
     plots = plots_of(shapely.box(0, 0, 20, 20))  # buildable 12 × 12 m: one unit
     out = plan_units(plots, CapacitySettings())
+    # A single house is a valid site (DOMAIN.md 13d, §6.1).
     assert out.loc[0, "capacity_units"] == 1
+    assert out.loc[0, "capacity_status"] == "ok"
+    two = plan_units(plots, CapacitySettings(min_units_per_site=2))
+    assert two.loc[0, "capacity_status"] == "too_small"
+    assert two.loc[0, "capacity_reason_en"].startswith(
+        "The plot fits 1 unit, at least 2 are required (")
+    assert two.loc[0, "capacity_reason_nb"].startswith(
+        "Tomten har plass til 1 enhet, minst 2 enheter kreves (")
+
+
+def test_too_small_means_not_even_one_unit_fits():
+    plots = plots_of(shapely.box(0, 0, 12, 12))  # buildable 4 × 4 m: no unit
+    out = plan_units(plots, CapacitySettings())
+    assert out.loc[0, "capacity_units"] == 0
     assert out.loc[0, "capacity_status"] == "too_small"
-    assert "at least 2" in out.loc[0, "capacity_reason_en"]
-    assert "minst 2" in out.loc[0, "capacity_reason_nb"]
-    single = plan_units(plots, CapacitySettings(min_units_per_site=1))
-    assert single.loc[0, "capacity_status"] == "ok"
+    assert out.loc[0, "capacity_reason_en"].startswith("The plot does not fit a single unit (")
+    assert out.loc[0, "capacity_reason_nb"].startswith(
+        "Tomten har ikke plass til én eneste enhet (")
+
+
+def test_unit_counts_are_written_with_the_right_noun():
+    assert [units_text(n, "nb") for n in (0, 1, 2)] == ["0 enheter", "1 enhet", "2 enheter"]
+    assert [units_text(n, "en") for n in (0, 1, 2)] == ["0 units", "1 unit", "2 units"]
+    assert too_small_texts(2, 3) == ("har plass til 2 enheter, minst 3 enheter kreves",
+                                     "fits 2 units, at least 3 are required")
 
 
 def test_narrow_plot_uses_its_own_orientation():

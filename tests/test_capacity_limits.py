@@ -18,7 +18,12 @@ def test_limits_cap_units_and_flag_small_plots():
     out = cap_units(measured, CapacitySettings(max_units_per_site=4, min_units_per_site=2))
     assert out["capacity_units"].tolist() == [4, 3, 1, pd.NA]
     assert out["capacity_status"].tolist() == ["ok", "ok", "too_small", "unknown"]
-    assert "fits 1 unit(s), at least 2" in out.loc["c", "capacity_reason_en"]
+    assert "fits 1 unit, at least 2 are required" in out.loc["c", "capacity_reason_en"]
+    assert "plass til 1 enhet, minst 2 enheter kreves" in out.loc["c", "capacity_reason_nb"]
+    # With the default minimum a single house is enough; only 0 units is too small.
+    single = cap_units(pd.Series([1, 0]), CapacitySettings())
+    assert single["capacity_status"].tolist() == ["ok", "too_small"]
+    assert "does not fit a single unit" in single.loc[1, "capacity_reason_en"]
     assert "point" in out.loc["d", "capacity_reason_en"]
     sandnes_strict = cap_units(measured, CapacitySettings(max_units_per_site=2))
     assert sandnes_strict["capacity_units"].tolist()[:3] == [2, 2, 1]
