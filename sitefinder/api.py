@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +37,7 @@ from sitefinder.layers import (
 )
 from sitefinder.measure import compute_metrics, metric_columns
 from sitefinder.network import WalkNetwork, build_walk_network
+from sitefinder.outfolder import read_cache, write_cache
 from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gpkg
 from sitefinder.progress import step_bar
 from sitefinder.raster_metrics import NOISE_PROXY_FILE, raster_metrics
@@ -45,6 +45,7 @@ from sitefinder.score import active_scenario, check_metrics, score_metrics
 from sitefinder.select import assign_districts
 from sitefinder.sources.osm import OsmData, file_sha256, read_osm
 from sitefinder.sources.plots import check_plots_crs, local_crs, read_plots, to_local
+from sitefinder.sources.raster import check_rasters
 
 _STATUS_COLUMNS = ["status", "status_reason_nb", "status_reason_en"]
 
@@ -117,6 +118,9 @@ class Study:
         # lat/lon swapped) have the wrong CRS: say so now, not "outside the network" later.
         # The extract is read here only when such a reading is possible at all.
         check_plots_crs(raw, lambda: self.osm.bounds, path=self.plots_path)
+        # Rasters are opened before any measuring: a text file named .tif or a raster far
+        # from every plot fails now, naming the file, not after minutes of work.
+        check_rasters(self.scenario.input_files(), self.plots)
 
     def plot_facts(self) -> set[str]:
         """Columns of the plot file a scenario may judge by (owner, zoning, price …)."""
@@ -241,10 +245,15 @@ class Study:
         key = self._cache_key() if self.cache_dir is not None else None
         cache_file = self.cache_dir / f"metrics-{key}.pkl" if key and self.cache_dir else None
         if cache_file is not None and cache_file.exists():
-            with self._timed("load cached metrics"), open(cache_file, "rb") as f:
-                self._metrics, self._empty, self._layouts = pickle.load(f)
-            self.cache_hit = True
-            return self._metrics
+            with self._timed("load cached metrics"):
+                # A damaged cache file is reported, deleted and measured again.
+                cached = read_cache(cache_file, check=lambda v: (
+                    isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], pd.DataFrame)
+                    and v[0].index.equals(self.plots.index)))
+            if cached is not None:
+                self._metrics, self._empty, self._layouts = cached
+                self.cache_hit = True
+                return self._metrics
         bar = step_bar(4, "measuring")
         _ = self.osm
         bar.update()
@@ -288,9 +297,9 @@ class Study:
         if self.cache_dir is not None:
             key = self._cache_key()
             if key:
-                self.cache_dir.mkdir(parents=True, exist_ok=True)
-                with open(self.cache_dir / f"metrics-{key}.pkl", "wb") as f:
-                    pickle.dump((self._metrics, self._empty, self._layouts), f)
+                # Written whole or not at all (temporary file, then os.replace).
+                write_cache(self.cache_dir / f"metrics-{key}.pkl",
+                            (self._metrics, self._empty, self._layouts))
         return self._metrics
 
     def score(
@@ -450,15 +459,15 @@ def select(
 
 
 def run(
-    plots: str | Path = "data/plots.gpkg",
-    osm: str | Path = "data/oslo-center.osm.pbf",
+    plots: str | Path | None = None,
+    osm: str | Path | None = None,
     scenario: Scenario | str | Path | None = None,
     out_dir: str | Path = "output",
     *,
-    layers_dir: str | Path = "layers",
+    layers_dir: str | Path | None = None,
     cache_dir: str | Path | None = ".cache/sitefinder",
     plots_crs: str | None = None,
-    id_column: str = "plot_id",
+    id_column: str | None = None,
     units: int | None = None,
     sites: int | None = None,
     maps: bool = True,
@@ -466,6 +475,7 @@ def run(
     report: bool = False,
     public: bool = False,
     top_n: int = 5,
+    lock_wait: float | None = None,
 ) -> RunResult:
     """Rank the plots (and optionally choose sites) and write every output.
 
@@ -473,16 +483,32 @@ def run(
     ``manifest.json``; with ``units``/``sites`` also ``selected.csv``/``selected.gpkg``;
     with ``report`` also ``report.html``/``report.pdf``.
 
+    Everything is written into a temporary folder beside ``out_dir`` and put in its place
+    whole once complete (:mod:`sitefinder.outfolder`): whatever happens to the run,
+    ``out_dir`` holds either the previous run or this one, never a mix. The manifest lists
+    every output file with its SHA-256, and the study's inputs. Output files of an earlier
+    run that this run does not write (``report.pdf`` after a plain run) are not kept; files
+    that sitefinder did not write are.
+
     Parameters
     ----------
-    plots, osm : str or Path
-        Plot file and OSM extract (defaults: the bundled demo data).
+    plots, osm : str or Path, optional
+        Plot file and OSM extract. Default: those of the study ``out_dir`` already holds
+        (from its manifest), else the bundled demo data.
     scenario : Scenario or str or Path, optional
-        Scenario or its YAML file; the shipped default when omitted.
+        Scenario or its YAML file. Default: the scenario of the study in ``out_dir`` (when
+        ``osm`` is that study's extract), else the shipped default (on the bundled demo
+        data, the demo scenario).
     out_dir : str or Path
-        Output folder (created when missing).
-    layers_dir, cache_dir, plots_crs, id_column
+        Output folder (created when missing). It is replaced as a whole at the end of the
+        run, so it must be a folder of sitefinder's own.
+    layers_dir : str or Path, optional
+        See :class:`Study`. Default: the layers folder of the study in ``out_dir``, else
+        ``layers``.
+    cache_dir : str or Path or None
         See :class:`Study`.
+    plots_crs, id_column : str, optional
+        See :class:`Study`. Default: the study's in ``out_dir`` for the same plot file.
     units, sites : int, optional
         Choose a set of sites delivering exactly this many units / sites.
     maps : bool
@@ -495,88 +521,136 @@ def run(
         Public mode: no sensitive layer in any map or report.
     top_n : int
         Candidates given a page in the report.
+    lock_wait : float, optional
+        Seconds to wait while another run uses ``out_dir`` or the layers folder (default:
+        the environment variable ``SITEFINDER_LOCK_WAIT``, else 10).
 
     Returns
     -------
     RunResult
+
+    Raises
+    ------
+    InputError
+        Found before any heavy work: a missing plot or OSM file, an unreadable raster, an
+        ``out_dir`` that is a file, read-only or holds much else.
+    sitefinder.outfolder.FolderBusyError
+        Another run kept ``out_dir`` or the layers folder busy for longer than
+        ``lock_wait``.
     """
+    from sitefinder.outfolder import (
+        OutputFolder,
+        StudyInputs,
+        check_inputs_readable,
+        checkpoint,
+        layers_lock,
+        remove_dead_temp_files,
+        resolve_study,
+    )
+    from sitefinder.outputs import protect_csv_file
     from sitefinder.publish import per_district_counts, write_maps, write_meeting_report
     from sitefinder.select import write_selection
 
     started = time.perf_counter()
-    scenario = _as_scenario(scenario if scenario is not None else demo_scenario_for(plots, osm))
-    study = Study(
-        plots, osm, scenario, layers_dir=layers_dir, cache_dir=cache_dir,
-        plots_crs=plots_crs, id_column=id_column,
+    # Everything that can be checked cheaply is checked before the locks and heavy work.
+    folder = OutputFolder(out_dir)
+    study_in, _ = resolve_study(
+        out_dir, plots=plots, osm=osm,
+        scenario=None if isinstance(scenario, Scenario) else scenario,
+        plots_crs=plots_crs, id_column=id_column, layers=layers_dir,
+        defaults=StudyInputs.new(BUNDLED_PLOTS, BUNDLED_OSM),
     )
-    ranked = study.score()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outputs: dict[str, Path] = {}
-    selection = None
-    if units is not None or sites is not None:
-        with study._timed("select"):
-            ranked, selection = select(study, ranked, units=units, sites=sites)
-            written = write_selection(selection, out_dir)
-            outputs["selected_csv"], outputs["selected_gpkg"] = written["csv"], written["gpkg"]
-    with study._timed("write tables"):
-        outputs["ranked_csv"] = write_ranked_csv(ranked, out_dir / "ranked.csv")
-        outputs["ranked_gpkg"] = write_ranked_gpkg(ranked, out_dir / "ranked.gpkg")
-    if maps or report:
-        # Maps and report need the extract, layers and network even on a cache hit; load
-        # them here so each step's time is its own in the manifest.
-        _ = study.layers, study.network
-    if maps:
-        with study._timed("write maps"):
-            outputs.update(
-                write_maps(study, ranked, out_dir, selection=selection, offline=offline,
-                           public=public)
-            )
-    if report:
-        with study._timed("write report"):
-            outputs.update(
-                write_meeting_report(study, ranked, out_dir, selection=selection,
-                                     public=public, top_n=top_n)
-            )
-    study.timings["total"] = round(time.perf_counter() - started, 3)
-    inputs: dict[str, Path | None] = {
-        "plots": study.plots_path,
-        "osm": study.osm_path,
-        "scenario": scenario_path(scenario),
-        **scenario.input_files(),
-    }
-    # Layer files as used (also when the metrics came from the cache and no layer was read).
-    for name, spec in scenario.layers.items():
-        inputs[f"layer:{name}"] = spec.file or Path(layers_dir) / f"{name}.gpkg"
-    if public:  # the manifest of a public run must not point at the sensitive file
-        inputs.pop("existing_sites", None)
-    extra = {
-        "crs": study.crs.to_string(),
-        "metrics_cache_hit": study.cache_hit,
-        "osm_stats": study._osm.stats if study._osm is not None else None,
-        "layer_origin": study._layers.origin if study._layers is not None else None,
-        "public": public,
-        "plots": {"total": len(ranked), "by_status": ranked["status"].value_counts().to_dict()},
-    }
-    districts = per_district_counts(ranked)
-    if len(districts):
-        extra["per_district"] = districts.astype(int).to_dict(orient="index")
-    if selection is not None:
-        extra["selection"] = {
-            "status": selection.status, "optimal": selection.optimal,
-            "method": selection.method, "objective": selection.objective,
-            "bound": selection.bound, "gap": selection.gap,
-            "sites": len(selection.chosen), "units": int(selection.total_units),
+    if not isinstance(scenario, Scenario):
+        scenario = _as_scenario(
+            study_in.scenario if study_in.scenario is not None
+            else demo_scenario_for(study_in.plots, study_in.osm)
+        )
+    check_inputs_readable(study_in.plots, study_in.osm, scenario.input_files())
+    layers_dir = study_in.layers
+    with folder.transaction(lock_wait) as staging, layers_lock(layers_dir, lock_wait):
+        remove_dead_temp_files(layers_dir)
+        checkpoint("measure")
+        study = Study(
+            study_in.plots, study_in.osm, scenario, layers_dir=layers_dir,
+            cache_dir=cache_dir, plots_crs=study_in.plots_crs, id_column=study_in.id_column,
+        )
+        ranked = study.score()
+        written: dict[str, Path] = {}
+        selection = None
+        if units is not None or sites is not None:
+            with study._timed("select"):
+                ranked, selection = select(study, ranked, units=units, sites=sites)
+                files = write_selection(selection, staging)
+                # sitefinder.select writes selected.csv; its text cells are made safe here.
+                written["selected_csv"] = protect_csv_file(files["csv"])
+                written["selected_gpkg"] = files["gpkg"]
+        with study._timed("write tables"):
+            written["ranked_csv"] = write_ranked_csv(ranked, staging / "ranked.csv")
+            written["ranked_gpkg"] = write_ranked_gpkg(ranked, staging / "ranked.gpkg")
+        if maps or report:
+            # Maps and report need the extract, layers and network even on a cache hit;
+            # load them here so each step's time is its own in the manifest.
+            _ = study.layers, study.network
+        if maps:
+            checkpoint("write-maps")
+            with study._timed("write maps"):
+                written.update(
+                    write_maps(study, ranked, staging, selection=selection, offline=offline,
+                               public=public)
+                )
+            checkpoint("maps-written")
+        if report:
+            with study._timed("write report"):
+                written.update(
+                    write_meeting_report(study, ranked, staging, selection=selection,
+                                         public=public, top_n=top_n)
+                )
+        study.timings["total"] = round(time.perf_counter() - started, 3)
+        inputs: dict[str, Path | None] = {
+            "plots": study.plots_path,
+            "osm": study.osm_path,
+            "scenario": scenario_path(scenario),
+            **scenario.input_files(),
         }
-    outputs["manifest"] = write_manifest(
-        out_dir / "manifest.json",
-        inputs=inputs,
-        scenario=scenario,
-        timings=study.timings,
-        outputs=list(outputs.values()),
-        extra=extra,
-        public=public,
-    )
+        # Layer files as used (also when the metrics came from the cache and no layer was
+        # read).
+        for name, spec in scenario.layers.items():
+            inputs[f"layer:{name}"] = spec.file or Path(layers_dir) / f"{name}.gpkg"
+        if public:  # the manifest of a public run must not point at the sensitive file
+            inputs.pop("existing_sites", None)
+        extra = {
+            "crs": study.crs.to_string(),
+            "metrics_cache_hit": study.cache_hit,
+            "osm_stats": study._osm.stats if study._osm is not None else None,
+            "layer_origin": study._layers.origin if study._layers is not None else None,
+            "public": public,
+            "plots": {"total": len(ranked),
+                      "by_status": ranked["status"].value_counts().to_dict()},
+        }
+        districts = per_district_counts(ranked)
+        if len(districts):
+            extra["per_district"] = districts.astype(int).to_dict(orient="index")
+        if selection is not None:
+            extra["selection"] = {
+                "status": selection.status, "optimal": selection.optimal,
+                "method": selection.method, "objective": selection.objective,
+                "bound": selection.bound, "gap": selection.gap,
+                "sites": len(selection.chosen), "units": int(selection.total_units),
+            }
+        # The manifest is written last: it vouches for every file written before it.
+        written["manifest"] = write_manifest(
+            staging / "manifest.json",
+            inputs=inputs,
+            scenario=scenario,
+            timings=study.timings,
+            outputs=list(written.values()),
+            extra=extra,
+            public=public,
+            shown_dir=folder.path,
+            study=study_in.with_scenario(scenario_path(scenario)).record(),
+        )
+        folder.commit()
+    outputs = {role: folder.path / path.name for role, path in written.items()}
     return RunResult(ranked, study, outputs, selection)
 
 

@@ -183,6 +183,8 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "empty_geometry": "Mangler geometri",
         "outside_network": "Utenfor gangnettet",
         "too_small": "For liten",
+        "too_large": "For stor",
+        "duplicate": "Dublett",
     },
     "en": {
         "ok": "Ranked",
@@ -191,6 +193,8 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "empty_geometry": "Missing geometry",
         "outside_network": "Outside the walking network",
         "too_small": "Too small",
+        "too_large": "Too large",
+        "duplicate": "Duplicate",
     },
 }
 

@@ -36,6 +36,13 @@ from sitefinder.config import NetworkSettings
 # Ways tagged like this are not walkable even if their highway class is.
 _NO_FOOT = {"no", "private"}
 _FOOT_OK = {"yes", "designated", "permissive", "official"}
+# highway values of ways that are not there to walk on (yet, or any more), whatever
+# their foot tag says: a footway under construction tagged foot=designated is still a
+# building site.
+_NOT_BUILT = {
+    "construction", "proposed", "planned", "abandoned", "disused", "razed", "demolished",
+    "dismantled", "removed", "no",
+}
 # Smallest edge weight: scipy treats an explicit zero in a sparse matrix as "no edge".
 _EPS = 1e-3
 
@@ -106,17 +113,41 @@ class WalkNetwork:
 
 
 def walkable_ways(lines: gpd.GeoDataFrame, settings: NetworkSettings) -> gpd.GeoDataFrame:
-    """The OSM ways people may walk on, by highway class and foot/access tags."""
+    """The OSM ways people may walk on, by highway class and foot/access tags.
+
+    A way is walkable when its ``highway`` class is in ``settings.highway_types`` (or it
+    is any existing highway with an explicit ``foot`` permission, e.g. a trunk road with
+    ``foot=yes``), unless
+
+    * it is not built: ``highway=construction``, ``proposed``, ``abandoned`` ... (even
+      with ``foot=designated``);
+    * ``foot=no`` or ``foot=private``;
+    * ``access=no`` or ``access=private`` without a ``foot=yes/designated/permissive/
+      official`` exception.
+
+    Parameters
+    ----------
+    lines : GeoDataFrame
+        ``OsmData.lines`` with columns ``highway``, ``foot``, ``access``.
+    settings : NetworkSettings
+        Supplies ``highway_types``.
+
+    Returns
+    -------
+    GeoDataFrame
+        The walkable rows of ``lines``.
+    """
     if not len(lines):
         return lines
     highway = lines["highway"]
-    foot = lines["foot"].fillna("")
-    access = lines["access"].fillna("")
-    ok = highway.isin(settings.highway_types)
-    ok &= ~foot.isin(_NO_FOOT)
-    ok &= ~access.isin(_NO_FOOT) | foot.isin(_FOOT_OK)
+    foot = lines["foot"].fillna("").str.strip()
+    access = lines["access"].fillna("").str.strip()
+    foot_ok = foot.isin(_FOOT_OK)
     # A trunk road or motorway with an explicit foot=yes is walkable (rare, but legal).
-    ok |= highway.notna() & foot.isin(_FOOT_OK)
+    ok = highway.isin(settings.highway_types) | (highway.notna() & foot_ok)
+    ok &= ~highway.isin(_NOT_BUILT)
+    ok &= ~foot.isin(_NO_FOOT)
+    ok &= ~access.isin(_NO_FOOT) | foot_ok
     return lines.loc[ok]
 
 

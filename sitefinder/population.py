@@ -90,12 +90,19 @@ def read_ssb_grid(path: str | Path, column: str = "pop_tot") -> gpd.GeoDataFrame
     Raises
     ------
     sitefinder.errors.InputError
-        The file lacks ``column``, has negative counts, or its cells are not 250 m squares
-        in UTM 33 metres.
+        The file cannot be read, lacks ``column``, has negative counts, or its cells are
+        not 250 m squares in UTM 33 metres.
 
     """
     path = Path(path)
-    grid = gpd.read_file(path)
+    try:
+        grid = gpd.read_file(path)
+    except Exception as exc:  # pyogrio/GDAL raise several types for a file they cannot read
+        raise InputError(
+            f"the population grid could not be read ({str(exc).splitlines()[0] or exc!r})",
+            path=path,
+            hint="Give the GeoPackage (or shapefile) of SSB's 250 m grid as downloaded",
+        ) from None
     if column not in grid.columns:
         raise InputError(
             f"the population grid has no column {column!r}",

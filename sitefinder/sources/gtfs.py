@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -127,6 +128,13 @@ class GtfsFeed:
         dates = list(_to_dates(self.calendar_dates["date"]))
         dates += list(_to_dates(self.calendar["start_date"]))
         dates += list(_to_dates(self.calendar["end_date"]))
+        if not dates:
+            raise InputError(
+                "the feed's calendar.txt and calendar_dates.txt hold no valid dates",
+                path=self.path,
+                where="calendar.txt, calendar_dates.txt",
+                hint="Use a complete GTFS zip with service dates written as YYYYMMDD",
+            )
         return min(dates), max(dates)
 
 
@@ -169,13 +177,36 @@ def read_gtfs(path: str | Path) -> GtfsFeed:
         def table(name: str) -> pd.DataFrame:
             if name not in members:
                 return pd.DataFrame(columns=list(_REQUIRED_COLUMNS[name]))
-            with archive.open(members[name]) as raw:
-                frame = pd.read_csv(
-                    io.TextIOWrapper(raw, encoding="utf-8-sig"),
-                    dtype=str,
-                    keep_default_na=False,
-                    skipinitialspace=True,
-                )
+            try:
+                with archive.open(members[name]) as raw:
+                    frame = pd.read_csv(
+                        io.TextIOWrapper(raw, encoding="utf-8-sig"),
+                        dtype=str,
+                        keep_default_na=False,
+                        skipinitialspace=True,
+                    )
+            except pd.errors.EmptyDataError:
+                raise InputError(
+                    "the file is empty (not even a header row)",
+                    path=path,
+                    where=name,
+                    hint="Use a complete GTFS zip, e.g. a regional feed from Entur",
+                ) from None
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                    path=path,
+                    where=name,
+                    hint="GTFS files must be UTF-8; download the feed again",
+                ) from None
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError,
+                    pd.errors.ParserError) as exc:
+                raise InputError(
+                    f"the file could not be read; the zip may be damaged ({exc})",
+                    path=path,
+                    where=name,
+                    hint="Download the feed again, and check that the zip opens",
+                ) from None
             frame.columns = [c.strip() for c in frame.columns]
             absent = [c for c in _REQUIRED_COLUMNS.get(name, ()) if c not in frame.columns]
             if absent:
@@ -186,8 +217,10 @@ def read_gtfs(path: str | Path) -> GtfsFeed:
                 )
             return frame
 
-        if "frequencies.txt" in members and len(
-            pd.read_csv(archive.open(members["frequencies.txt"]), dtype=str)
+        member = members.get("frequencies.txt")
+        # An empty frequencies.txt (0 bytes, or a header only) means no headway-based trips.
+        if member is not None and _member_bytes(archive, member, path).strip() and len(
+            table("frequencies.txt")
         ):
             raise InputError(
                 "the GTFS feed uses frequencies.txt (headway-based trips), which is not supported",
@@ -202,6 +235,19 @@ def read_gtfs(path: str | Path) -> GtfsFeed:
             calendar=table("calendar.txt"),
             calendar_dates=table("calendar_dates.txt"),
         )
+
+
+def _member_bytes(archive: zipfile.ZipFile, member: str, path: Path) -> bytes:
+    """The bytes of one file in the zip, or an InputError when the zip is damaged."""
+    try:
+        return archive.read(member)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise InputError(
+            f"the file could not be read; the zip may be damaged ({exc})",
+            path=path,
+            where=member,
+            hint="Download the feed again, and check that the zip opens",
+        ) from None
 
 
 def active_services(feed: GtfsFeed, date: dt.date) -> set[str]:
@@ -337,6 +383,18 @@ def departures_per_hour(
     stops = feed.stops
     location_type = stops.get("location_type", pd.Series("", index=stops.index)).str.strip()
     stops = stops[location_type.isin(["", "0"])]
+    lon = pd.to_numeric(stops["stop_lon"].str.strip(), errors="coerce")
+    lat = pd.to_numeric(stops["stop_lat"].str.strip(), errors="coerce")
+    bad = lon.isna() | lat.isna() | (lon.abs() > 180) | (lat.abs() > 90)
+    if bad.any():
+        listing = ", ".join(f"'{v}'" for v in stops.loc[bad, "stop_id"].head(5))
+        raise InputError(
+            f"{int(bad.sum())} stop(s) have no valid stop_lat/stop_lon "
+            f"(stop_id {listing})",
+            path=feed.path,
+            where="stops.txt",
+            hint="Coordinates must be decimal degrees (WGS84); download the feed again",
+        )
     departures = counts.reindex(stops["stop_id"]).fillna(0).astype(int).to_numpy()
     hours = (end_s - start_s) / 3600
     return gpd.GeoDataFrame(
@@ -348,9 +406,7 @@ def departures_per_hour(
             "service_date": service_date,
             "feed": feed.path.name,
         },
-        geometry=gpd.points_from_xy(
-            pd.to_numeric(stops["stop_lon"]), pd.to_numeric(stops["stop_lat"])
-        ),
+        geometry=gpd.points_from_xy(lon, lat),
         crs="EPSG:4326",
     )
 

@@ -12,17 +12,23 @@ plot into one number per plot. This module does that with three guarantees:
 * **Area-correct statistics.** Each pixel is weighted by the share of its area the plot
   covers (exact polygon-box intersection), so a 30 m plot on a 250 m raster gets a value and
   a plot's edge pixels count by their covered area. For a raster in geographic coordinates
-  the weight is also scaled by cos(latitude), since such pixels shrink towards the pole.
+  the weight of a mean, maximum, percentile or share is also scaled by cos(latitude), since
+  such pixels shrink towards the pole; a ``sum`` is not (a count raster holds residents per
+  pixel, whatever the pixel's size, so a pixel counts by the share of it that is covered).
   Above :data:`EXACT_PIXEL_LIMIT` pixels per window the weights fall back to "pixel centre
   inside the plot" (rasterio's rasterisation rule): with that many pixels the edge error is
   negligible and exact intersection would only cost time.
 
 A plot the raster does not cover, or covers only with nodata, gets a status and a reason in
-bokmål and English instead of a number; nothing is dropped.
+bokmål and English instead of a number; nothing is dropped. A raster that cannot be read
+(not a raster, truncated, damaged) is an :class:`~sitefinder.errors.InputError` naming the
+file; :func:`check_rasters` finds that, and a raster that misses every plot, before any
+measuring.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -32,7 +38,7 @@ import pandas as pd
 import rasterio
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from rasterio.errors import RasterioIOError
+from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask
 from rasterio.windows import Window, from_bounds
 
@@ -43,6 +49,9 @@ Statistic = Literal["mean", "max", "percentile", "share_above", "sum"]
 #: Above this many pixels in a plot's window, weights use pixel centres instead of exact
 #: polygon-pixel intersection areas (see module docstring).
 EXACT_PIXEL_LIMIT = 40_000
+#: :func:`check_rasters` reads a raster up to this many pixels whole; a larger one only
+#: in the windows the plots will be measured in.
+CHECK_WHOLE_PIXEL_LIMIT = 16_000_000
 
 STATUS_OK = "ok"
 STATUS_NO_COVERAGE = "no_coverage"
@@ -189,18 +198,20 @@ def zonal_stats(
     zones, zone_kind = _zones(geometries, units)
     path = Path(raster)
     name = path.name
-    try:
-        src = rasterio.open(path)
-    except RasterioIOError as exc:
-        raise InputError(f"cannot open the raster ({exc})", path=path) from exc
+    src = _open(path)
     with src:
         _check_raster(src, band, path)
         local = zones.to_crs(src.crs)
-        geographic = src.crs.is_geographic
-        rows = [
-            _one_zone(src, geom, statistic, q, threshold, band, nodata_as, geographic)
-            for geom in local.array
-        ]
+        # Pixel areas shrink towards the pole, which matters for averages; a count raster's
+        # pixel holds its count whatever its area (see module docstring).
+        geographic = src.crs.is_geographic and statistic != "sum"
+        try:
+            rows = [
+                _one_zone(src, geom, statistic, q, threshold, band, nodata_as, geographic)
+                for geom in local.array
+            ]
+        except RasterioError as exc:
+            raise _unreadable(path, exc) from None
     value = np.array([r[0] for r in rows], dtype=float)
     coverage = np.array([r[1] for r in rows], dtype=float)
     status = np.array([r[2] for r in rows], dtype=object)
@@ -290,6 +301,143 @@ def _zones(
     zones[has_units] = merged.reindex(geometries.index[has_units]).to_numpy()
     kind[has_units] = "units"
     return zones, kind.astype(str)
+
+
+def _open(path: Path, where: str | None = None) -> rasterio.DatasetReader:
+    """Open a raster, or raise an InputError naming it."""
+    if not path.is_file():
+        raise InputError(
+            "cannot open the raster: it does not exist", path=path, where=where,
+            hint="Fix the path in the scenario (relative paths are read from the scenario's "
+            "folder or the folder you run sitefinder in)",
+        )
+    try:
+        return rasterio.open(path)
+    except RasterioError as exc:
+        raise InputError(
+            f"cannot open the raster: the file is not a raster GDAL can read "
+            f"({_first_line(exc)})",
+            path=path,
+            where=where,
+            hint="Give a GeoTIFF (or another raster GDAL reads); open it in QGIS to check it",
+        ) from None
+
+
+def _unreadable(path: Path, exc: Exception, where: str | None = None) -> InputError:
+    return InputError(
+        f"the raster could not be read; it may be truncated or damaged ({_first_line(exc)})",
+        path=path,
+        where=where,
+        hint="Copy or download the file again (check its size), or export it again from QGIS",
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+#: Scenario files that are rasters, by the role :meth:`Scenario.input_files` gives them.
+_RASTER_FIELDS = {
+    "noise": "measure.noise.raster",
+    "population": "measure.population.raster",
+    "dem": "measure.slope.dem",
+}
+
+
+def check_rasters(
+    files: Mapping[str, str | Path],
+    plots: gpd.GeoDataFrame,
+    *,
+    margin_m: float = 500.0,
+) -> None:
+    """Check, before any measuring, that every raster can be read and overlaps the plots.
+
+    Each raster is opened and its CRS and grid are checked; the pixels the plots will be
+    measured from are read (the whole raster when it is small), so a text file, a
+    truncated download or a damaged tile fails here, naming the file, and not after the
+    network work. A raster whose extent misses every plot (by more than ``margin_m``)
+    is refused as well: it is the wrong file or has the wrong CRS. A raster that covers
+    only some plots is fine; the others get a per-plot reason when measured.
+
+    Parameters
+    ----------
+    files : mapping of str to path
+        Role → file, as :meth:`sitefinder.config.Scenario.input_files` returns them;
+        roles ``noise``, ``population``, ``dem`` and ``raster:<name>`` are checked,
+        others (GTFS, vector layers) are skipped.
+    plots : geopandas.GeoDataFrame
+        Plots with a CRS (and ``status``: only ``ok`` plots count for the overlap).
+    margin_m : float, default 500
+        Distance (metres in the plots' CRS) around the plots within which a raster
+        counts as overlapping (a population buffer reaches beyond the plot).
+
+    Raises
+    ------
+    sitefinder.errors.InputError
+        A raster is missing, unreadable, has no CRS, is rotated, or misses every plot.
+    """
+    boxes = _plot_boxes(plots, margin_m)
+    for role, raw_path in files.items():
+        if role in _RASTER_FIELDS:
+            where = _RASTER_FIELDS[role]
+        elif role.startswith("raster:"):
+            where = f"measure.rasters.{role.split(':', 1)[1]}.path"
+        else:
+            continue
+        path = Path(raw_path)
+        with _open(path, where) as src:
+            _check_raster(src, 1, path)
+            windows = _overlap_windows(src, boxes, path, where)
+            try:
+                if src.width * src.height <= CHECK_WHOLE_PIXEL_LIMIT:
+                    windows = [w for _, w in src.block_windows(1)]
+                for window in windows:
+                    src.read(1, window=window)
+            except RasterioError as exc:
+                raise _unreadable(path, exc, where) from None
+
+
+def _plot_boxes(plots: gpd.GeoDataFrame, margin_m: float) -> gpd.GeoSeries:
+    """Bounding boxes of the usable plots, widened by ``margin_m``."""
+    geoms = plots.geometry
+    usable = ~(geoms.isna() | geoms.is_empty)
+    if "status" in plots.columns:
+        usable &= plots["status"] == STATUS_OK  # same word as a plot's ok
+    geoms = geoms[usable]
+    boxes = shapely.box(*shapely.bounds(geoms.to_numpy()).T)
+    return gpd.GeoSeries(shapely.buffer(boxes, margin_m, join_style="mitre"), crs=plots.crs)
+
+
+def _overlap_windows(
+    src: rasterio.DatasetReader, boxes: gpd.GeoSeries, path: Path, where: str
+) -> list[Window]:
+    """Pixel windows of the plot boxes inside the raster; refuse when there is none."""
+    if len(boxes) == 0:
+        return []
+    local = boxes.to_crs(src.crs)
+    rb = src.bounds
+    windows = []
+    for left, bottom, right, top in shapely.bounds(local.to_numpy()):
+        if not np.isfinite([left, bottom, right, top]).all():
+            continue
+        if right <= rb.left or left >= rb.right or top <= rb.bottom or bottom >= rb.top:
+            continue
+        window = _clipped_window(src, (left, bottom, right, top))
+        if window is not None:
+            windows.append(window)
+    if not windows:
+        plots_box = ", ".join(f"{v:.0f}" for v in boxes.total_bounds)
+        raster_box = ", ".join(f"{v:.6g}" for v in rb)
+        raise InputError(
+            f"the raster does not overlap any of the plots (raster extent {raster_box} in "
+            f"{src.crs.to_string()}; plots within {plots_box} in {boxes.crs.to_string()})",
+            path=path,
+            where=where,
+            hint="Check that it is the raster for this area and that its CRS is right "
+            "(gdalinfo or QGIS shows both)",
+        )
+    return windows
 
 
 def _check_raster(src: rasterio.DatasetReader, band: int, path: Path) -> None:
