@@ -671,7 +671,12 @@ _PATH_FIELDS: tuple[tuple[str, ...], ...] = (
 
 def _resolve_paths(data: dict, base: Path) -> None:
     def fix(container: Any, key: Any) -> None:
-        value = container.get(key) if isinstance(container, dict) else None
+        if isinstance(container, dict):
+            value = container.get(key)
+        elif isinstance(container, list) and isinstance(key, int) and key < len(container):
+            value = container[key]
+        else:
+            value = None
         if isinstance(value, str) and value and not Path(value).is_absolute():
             candidate = base / value
             if candidate.exists():

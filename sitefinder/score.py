@@ -226,10 +226,13 @@ def _judged_status(
         if c.exclude_when_unacceptable and name not in dropped:
             # A missing value (nothing of that kind nearby, or no data) is not "unacceptable".
             hit = measured & (values[name].to_numpy() <= 0) & out[c.metric].notna().to_numpy()
+            shown = pd.to_numeric(out[c.metric], errors="coerce").map(
+                lambda v, m=c.metric: _number(v, m)
+            ).to_numpy()
             _add_reason(
                 status, reason_nb, reason_en, hit,
-                f"uakseptabel på kriteriet «{c.label_nb}»",
-                f"unacceptable on criterion '{c.label_en}'",
+                "uakseptabel på kriteriet «" + c.label_nb + "» (" + shown + ")",
+                "unacceptable on criterion '" + c.label_en + "' (" + shown + ")",
             )
     if "capacity_status" in out.columns:
         small = (status == STATUS_OK) & (out["capacity_status"] == STATUS_TOO_SMALL).to_numpy()
@@ -282,14 +285,25 @@ def layer_of(metric: str) -> str | None:
     return {column: layer for layer, column in NEAREST_METRICS.items()}.get(metric)
 
 
+def _number(value: float, metric: str) -> str:
+    """A metric value with its unit for a reason text, e.g. ``126 m`` or ``7 units``."""
+    if np.isnan(value):
+        return ""
+    unit = " m" if metric.endswith("_m") else _unit(metric, "en")
+    return f"{value:,.0f}".replace(",", " ") + unit
+
+
 def _add_reason(status, reason_nb, reason_en, hit, text_nb, text_en) -> None:
+    """Mark ``hit`` rows excluded, adding the reason (a string, or one per row)."""
+    text_nb = np.broadcast_to(np.asarray(text_nb, dtype=object), status.shape)
+    text_en = np.broadcast_to(np.asarray(text_en, dtype=object), status.shape)
     already = hit & (status == STATUS_EXCLUDED)
     status[hit] = STATUS_EXCLUDED
-    reason_nb[already] = reason_nb[already] + "; " + text_nb
-    reason_en[already] = reason_en[already] + "; " + text_en
+    reason_nb[already] = reason_nb[already] + "; " + text_nb[already]
+    reason_en[already] = reason_en[already] + "; " + text_en[already]
     fresh = hit & ~already
-    reason_nb[fresh] = text_nb
-    reason_en[fresh] = text_en
+    reason_nb[fresh] = text_nb[fresh]
+    reason_en[fresh] = text_en[fresh]
 
 
 def rank_scores(score: pd.Series, plot_id: pd.Series, eligible: np.ndarray) -> pd.Series:

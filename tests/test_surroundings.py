@@ -40,7 +40,11 @@ def _world(tmp_path):
     # A primary road 15 m south of the plot: a busy frontage.
     osm.way([(-100, 85), (600, 85)], highway="primary")
     # A low-threshold service for drug users 200 m north of the plot.
-    osm.node(115, 330, amenity="social_facility", **{"social_facility:for": "drug_addicted"})
+    osm.node(115, 330, amenity="social_facility", social_facility="outreach",
+             **{"social_facility:for": "drug_addicted"})
+    # A rehabilitation centre for the same group: treatment, not the milieu.
+    osm.node(115, 320, amenity="social_facility", social_facility="assisted_living",
+             **{"social_facility:for": "drug_addicted"})
     # A nursing home 40 m west: another user group, not a health service.
     osm.node(60, 115, amenity="nursing_home")
     # A 250 × 250 m park whose north-east corner lies outside the extract.
@@ -89,7 +93,7 @@ def test_plot_near_drug_service_is_excluded_and_says_why(measured):
     assert p1["drug_scene_dist_m"] == pytest.approx(200, abs=0.5)
     assert p1["status"] == "excluded"
     assert "rusmiljø" in p1["status_reason_nb"]
-    assert "drug scene" in p1["status_reason_en"]
+    assert "drug scene' (200 m)" in p1["status_reason_en"]
     # The drug service is the old milieu, not "another user group"; the nursing home is.
     assert p1["sensitive_dist_m"] == pytest.approx(40, abs=0.5)
 
