@@ -1,6 +1,6 @@
 """How many småhus units each plot takes, by laying the units out geometrically.
 
-Plot capacity is the cost driver in docs/DOMAIN.md criterion 11 (the plot cost is spread
+Plot capacity is the cost driver in docs/CRITERIA.md §18 (the plot cost is spread
 over "usually four per plot", some plots take only 2–3) and it is capped by the clustering
 limits of criterion 10 (Sandnes' main rule 4 co-located units, national guidance 6–8 at
 most). A number read off the plot area alone over-counts narrow and irregular plots, so
@@ -11,7 +11,7 @@ The layout, per plot
 1. *Buildable area* = the plot shrunk inwards by ``setback_m`` (distance from the plot
    boundary to any unit wall).
 2. Units are ``unit_width_m`` × ``unit_length_m`` rectangles (default 6 m × 8.5 m, the
-   exterior of a road-transportable unit in Verdal, DOMAIN.md "What a småhus is", §6.1).
+   exterior of a road-transportable unit in Verdal, SINTEF 2021 §6.1, §6.1).
    For each of ``n_angles`` orientations — starting from the orientation of the
    buildable area's minimum rotated rectangle (plots usually follow a road) — every
    position on a ``position_step_m`` lattice where the buildable area covers a unit is a
@@ -30,7 +30,7 @@ The layout, per plot
 4. Capacity = units placed, capped at ``max_units_per_site``. A plot that takes fewer than
    ``min_units_per_site`` keeps its count and layout but gets status ``too_small`` with a
    reason in bokmål and English. The minimum is 1 by default: a single house is a valid
-   site (DOMAIN.md 13d, §6.1), so a plot is ``too_small`` only when not even one unit fits.
+   site (docs/CRITERIA.md §16, §6.1), so a plot is ``too_small`` only when not even one unit fits.
 
 How many of those units a selection actually builds on a site is decided by
 :mod:`sitefinder.select`, which prefers ``preferred_units_per_site`` (2–3, §6.1) and values
@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from sitefinder.errors import InputError
 
-#: The hard ceiling on units per site. DOMAIN.md criterion 10: national guidance says not
+#: The hard ceiling on units per site. docs/CRITERIA.md §17: national guidance says not
 #: more than 6–8 units together and the residents call an 8-unit cluster a ghetto; above
 #: 4–5 units a staffed base is usually needed, which is a different kind of project.
 HARD_MAX_UNITS_PER_SITE = 6
@@ -68,63 +68,63 @@ STATUS_NOT_POLYGON = "not_polygon"
 class CapacitySettings(BaseModel):
     """How småhus units are laid out on a plot (scenario key ``capacity:``).
 
-    Every default is traceable to docs/DOMAIN.md; the section is named on each field.
+    Every default is traceable to docs/CRITERIA.md; the section is named on each field.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     unit_width_m: Annotated[float, Field(gt=0, le=30)] = 6.0
-    """Short side of one unit's exterior footprint, metres (DOMAIN.md §6.1: Verdal's
+    """Short side of one unit's exterior footprint, metres (SINTEF 2021 §6.1: Verdal's
     road-transportable unit is about 6 m × 8.5 m)."""
 
     unit_length_m: Annotated[float, Field(gt=0, le=30)] = 8.5
-    """Long side of one unit's exterior footprint, metres (DOMAIN.md §6.1)."""
+    """Long side of one unit's exterior footprint, metres (SINTEF 2021 §6.1)."""
 
     unit_spacing_m: Annotated[float, Field(ge=0, le=100)] = 8.0
     """Minimum clear distance between two units' walls, metres. Fire separation between
     detached buildings; the report stresses detached units with no shared walls
-    (DOMAIN.md "What a småhus is") and distance between units (criterion 7)."""
+    (SINTEF 2021 §6.1) and distance between units (criterion 7)."""
 
     setback_m: Annotated[float, Field(ge=0, le=100)] = 4.0
     """Minimum distance from the plot boundary to any unit wall, metres (the Planning and
     Building Act's main rule, plan- og bygningsloven §29-4: 4 m to the neighbour's
-    boundary; DOMAIN.md gives no number)."""
+    boundary; the report gives no number)."""
 
     store_area_m2: Annotated[float, Field(ge=0, le=200)] = 6.0
-    """Outdoor store/technical room per unit, m² of plot (DOMAIN.md §6.1, §6.5.2: each unit
+    """Outdoor store/technical room per unit, m² of plot (SINTEF 2021 §6.1, §6.5.2: each unit
     usually has one, reachable from outside)."""
 
     guest_parking_per_unit: Annotated[float, Field(ge=0, le=5)] = 0.5
-    """Guest parking spaces per unit (DOMAIN.md criterion 12, Sandnes rule f, §6.6)."""
+    """Guest parking spaces per unit (docs/CRITERIA.md §18, Sandnes rule f, §6.6)."""
 
     parking_space_area_m2: Annotated[float, Field(ge=0, le=100)] = 25.0
     """Plot area per parking space including its share of the access lane, m²
     (2.5 m × 5 m stall plus manoeuvring; an assumption, not from the report)."""
 
     waste_area_m2: Annotated[float, Field(ge=0, le=50)] = 2.0
-    """Area for the fireproof waste container each unit gets, m² (DOMAIN.md criterion 12,
+    """Area for the fireproof waste container each unit gets, m² (docs/CRITERIA.md §18,
     Sandnes rule g, §6.6)."""
 
     min_units_per_site: Annotated[int, Field(ge=1)] = 1
-    """Fewest units that make a plot worth using. A single house is a valid site (DOMAIN.md
-    13d, §6.1: "Noen ganger ligger det bare et enkelt småhus"; Bodø's single house is the
+    """Fewest units that make a plot worth using. A single house is a valid site
+    (docs/CRITERIA.md §16, SINTEF 2021 §6.1: "Noen ganger ligger det bare et enkelt småhus"; Bodø's single house is the
     report's best-rated home), so a plot is too small only when not even one unit fits.
-    Raise it to spread the plot cost over more units (criterion 11)."""
+    Raise it to spread the plot cost over more units (docs/CRITERIA.md §18)."""
 
     max_units_per_site: Annotated[int, Field(ge=1)] = 4
-    """Most units placed on one plot (DOMAIN.md criterion 10: Sandnes main rule 4;
+    """Most units placed on one plot (docs/CRITERIA.md §17: Sandnes main rule 4;
     never more than 6 — see :data:`HARD_MAX_UNITS_PER_SITE`)."""
 
     preferred_units_per_site: Annotated[int, Field(ge=1, le=HARD_MAX_UNITS_PER_SITE)] = 3
     """Units per site the selection aims for; units above it are worth less (see
-    ``extra_unit_value``). 2–3 is what the report describes most often (DOMAIN.md 13d,
+    ``extra_unit_value``). 2–3 is what the report describes most often (docs/CRITERIA.md §16,
     §6.1: "oftest bygd i grupper på 2–3 hus"; table "units per site 2–3")."""
 
     extra_unit_value: Annotated[float, Field(ge=0, le=1)] = 0.25
     """What each unit above ``preferred_units_per_site`` on one site is worth in the
     selection, as a share of that plot's score: 1 ignores the preference, 0 builds above it
-    only when the request cannot be met otherwise. Small sites are preferred (DOMAIN.md
-    criterion 10: "it takes little before it feels like a ghetto", residents ask for "more
+    only when the request cannot be met otherwise. Small sites are preferred
+    (docs/CRITERIA.md §17: "it takes little before it feels like a ghetto", residents ask for "more
     spread"); 0.25 still lets a much better plot take a fourth unit (an assumption)."""
 
     n_angles: Annotated[int, Field(ge=1, le=36)] = 6
@@ -141,7 +141,7 @@ class CapacitySettings(BaseModel):
         if value > HARD_MAX_UNITS_PER_SITE:
             raise ValueError(
                 f"max_units_per_site is {value}, but at most {HARD_MAX_UNITS_PER_SITE} units "
-                "may share a site (DOMAIN.md criterion 10: guidance 6–8 at most, residents "
+                "may share a site (docs/CRITERIA.md §17: guidance 6–8 at most, residents "
                 "call 8 a ghetto); use 4 (Sandnes' main rule) or up to 6"
             )
         return value

@@ -3,7 +3,7 @@
 A scenario is one YAML file validated by pydantic *before* any heavy work. Every error
 in it is reported at once, each with the path of the field (``criteria.transit.weight``),
 so a planner can fix the whole file in one go. The shipped default scenario
-(``sitefinder/scenarios/default.yaml``) encodes docs/DOMAIN.md and cites the section of
+(``sitefinder/scenarios/default.yaml``) encodes docs/CRITERIA.md and cites the section of
 the SINTEF report behind each number.
 
 The scenario has two halves with different costs:
@@ -142,7 +142,7 @@ class LayerSpec(_Strict):
 class NetworkSettings(_Strict):
     """The walking network and how plots and features are joined to it."""
 
-    walk_speed_kmh: float = Field(default=4.5, gt=0, le=10, description="DOMAIN.md: 4.5 km/h")
+    walk_speed_kmh: float = Field(default=4.5, gt=0, le=10, description="docs/CRITERIA.md: 4.5 km/h")
     highway_types: list[str] = Field(
         default=[
             "footway",
@@ -167,7 +167,7 @@ class NetworkSettings(_Strict):
             "platform",
         ],
         description="OSM highway values walked on. Motorways and trunk roads are left out "
-        "(DOMAIN.md criterion 5: short and traffic-safe routes).",
+        "(docs/CRITERIA.md §1–6: short and traffic-safe routes).",
     )
     max_snap_m: float = Field(
         default=250.0,
@@ -233,7 +233,7 @@ class MeasureSettings(_Strict):
     noise: NoiseSettings | None = Field(
         default=None,
         description="Road/rail noise (Lden) per plot: an official noise map, or the OSM "
-        "proxy when `raster` is empty (DOMAIN.md criterion 9, T-1442).",
+        "proxy when `raster` is empty (docs/CRITERIA.md §14–15, T-1442).",
     )
     population: PopulationSettings | None = Field(
         default=None, description="Residents within a radius from a population raster."
@@ -262,7 +262,7 @@ class DistrictSource(_Strict):
 
 
 class ExistingSitesSource(_Strict):
-    """Existing småhus and other housing for the same group. SENSITIVE (DOMAIN.md §13).
+    """Existing småhus and other housing for the same group. SENSITIVE (docs/CRITERIA.md §19).
 
     Counted against spacing and concentration; never drawn on a public map, never written
     to a public output.
@@ -353,7 +353,7 @@ class WindowValue(_Strict):
     0 below ``unacceptable_below``, 1 between ``ideal_from`` and ``ideal_to``, 0 above
     ``unacceptable_above``, linear in between.
 
-    Encodes "screened from neighbours, but not hidden away" (DOMAIN.md criterion 7).
+    Encodes "screened from neighbours, but not hidden away" (docs/CRITERIA.md §10).
     """
 
     kind: Literal["window"] = "window"
@@ -433,7 +433,7 @@ class Criterion(_Strict):
     weight: float = Field(ge=0, description="Relative importance; weights need not sum to 1.")
     label_nb: str
     label_en: str
-    source: str = Field(default="", description="Where the numbers come from (DOMAIN.md §).")
+    source: str = Field(default="", description="Where the numbers come from (report section).")
     exclude_when_unacceptable: bool = Field(
         default=False, description="Exclude a plot whose value is 0 on this criterion."
     )
@@ -632,7 +632,7 @@ def default_scenario_path() -> Path:
 
 
 def default_scenario() -> Scenario:
-    """The default scenario encoding docs/DOMAIN.md."""
+    """The default scenario encoding docs/CRITERIA.md."""
     return load_scenario(default_scenario_path())
 
 

@@ -1,7 +1,7 @@
 """Residents near a plot, from Statistics Norway's 250 m population grid.
 
 The report wants småhus in "ordinary, good residential environments", not hidden away
-(DOMAIN.md criterion 7, SINTEF 2021 §2.1, §6.6). Residents within 500 m is a direct
+(docs/CRITERIA.md §10, SINTEF 2021 §2.1, §6.6). Residents within 500 m is a direct
 measure of that: a plot at the edge of an industrial estate or deep in the forest has few.
 
 The SSB grid ("befolkning på rutenett 250 m") lists only populated cells, as polygons.

@@ -1,9 +1,9 @@
-"""Choose a set of sites under the clustering limits (docs/DOMAIN.md criterion 10).
+"""Choose a set of sites under the clustering limits (docs/CRITERIA.md §17).
 
 A property department does not pick one plot, it picks a set: "deliver 12 units". The
 research is clear about how the set must look — few units per site, "more spread", "good
 spread between city districts", not concentrated near other housing for the same group
-(DOMAIN.md criterion 10) — so those limits are constraints of an optimisation, not
+(docs/CRITERIA.md §17) — so those limits are constraints of an optimisation, not
 after-the-fact checks.
 
 The model
@@ -33,7 +33,7 @@ For each eligible candidate plot *i* with score *s_i* (0–100), choose *y_i* �
 * **units per site** — ``min_units_per_site`` · *y_i* ≤ *u_i* ≤ *cap_i* · *y_i*, where
   *cap_i* is the plot's capacity from :func:`sitefinder.capacity.plan_units` (already at
   most ``max_units_per_site``). The minimum is 1 by default: a single house is a valid
-  site (DOMAIN.md 13d);
+  site (docs/CRITERIA.md §16);
 * **request** — Σ *u_i* = the requested units (exactly: more units never lower the
   objective, so "at least" would simply fill every plot), and/or Σ *y_i* = the requested
   sites. With sites only, each site still gets as many units as its limits allow, since
@@ -68,7 +68,7 @@ Infeasible requests raise :class:`~sitefinder.errors.InfeasibleError`, naming wh
 delivered under the limits and which limit, relaxed on its own, would make the request
 feasible.
 
-Privacy: existing sites are sensitive (DOMAIN.md criterion 13). Reasons never name an
+Privacy: existing sites are sensitive (docs/CRITERIA.md §19). Reasons never name an
 existing site nor give a distance to one, and :func:`write_selection` writes only the
 chosen candidate plots.
 """
@@ -105,14 +105,14 @@ from sitefinder.errors import InfeasibleError, InputError
 class ClusteringSettings(BaseModel):
     """Limits on how sites cluster, and how a set is chosen (scenario key ``clustering:``).
 
-    Every default is traceable to docs/DOMAIN.md criterion 10 and the "Numbers to start
+    Every default is traceable to docs/CRITERIA.md §17 and the "Numbers to start
     from" table.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     min_spacing_m: Annotated[float, Field(ge=0, le=50_000)] = 500.0
-    """Minimum distance between two chosen sites, metres (DOMAIN.md table "spacing between
+    """Minimum distance between two chosen sites, metres (docs/CRITERIA.md table "spacing between
     småhus sites ≥ 500 m"; criterion 10: residents ask for "more spread")."""
 
     existing_spacing_m: Annotated[float | None, Field(ge=0, le=50_000)] = None
@@ -122,12 +122,12 @@ class ClusteringSettings(BaseModel):
 
     concentration_radius_m: Annotated[float, Field(ge=0, le=50_000)] = 500.0
     """Radius of the neighbourhood whose units are counted together, metres
-    (DOMAIN.md criterion 10: "not too many in one place")."""
+    (docs/CRITERIA.md §17: "not too many in one place")."""
 
     max_units_near: Annotated[int, Field(ge=1, le=100)] = 6
     """Most units within ``concentration_radius_m`` of a chosen site, counting its own
     units, those of other chosen sites within the radius and those of existing sites
-    (DOMAIN.md criterion 10: national guidance 6–8 units together at most and Ringsaker's
+    (docs/CRITERIA.md §17: national guidance 6–8 units together at most and Ringsaker's
     8-unit cluster is called a ghetto, so the limit is the bottom of that range)."""
 
     concentration_mode: Literal["penalise", "exclude"] = "exclude"
@@ -139,7 +139,7 @@ class ClusteringSettings(BaseModel):
     ``penalise`` mode; 50 means an extra unit there is worth half a unit elsewhere."""
 
     max_sites_per_district: Annotated[int | None, Field(ge=1)] = 2
-    """Most chosen sites in one district; ``None`` for no limit (DOMAIN.md criterion 10:
+    """Most chosen sites in one district; ``None`` for no limit (docs/CRITERIA.md §17:
     "good spread between city districts"). Plots outside every district are not limited."""
 
     exact_max_candidates: Annotated[int, Field(ge=0)] = 5000
@@ -365,7 +365,7 @@ def distance_to_existing(plots: gpd.GeoDataFrame, existing: gpd.GeoDataFrame | N
 
     Returns a float Series aligned with ``plots.index`` (``inf`` when there are no
     existing sites, NaN for plots without geometry), named ``existing_dist_m``. Keep it
-    out of published tables: it is sensitive (DOMAIN.md criterion 13).
+    out of published tables: it is sensitive (docs/CRITERIA.md §19).
     """
     require_projected(plots, "plots")
     out = pd.Series(np.inf, index=plots.index, dtype=float, name="existing_dist_m")
@@ -718,7 +718,7 @@ def _tie_break(mdl: _Model, units: int | None, sites: int | None, first, time_li
     """Among sets as good as ``first`` (an optimal solve), the one with the fewest sites.
 
     Equal scores make many sets equally good, and the solver would return any of them.
-    Fewer sites means fewer plots to buy and prepare (DOMAIN.md criterion 11). With only
+    Fewer sites means fewer plots to buy and prepare (docs/CRITERIA.md §18). With only
     ``sites`` requested the site count is fixed, so the fewest units are built instead
     (units that add nothing to the objective are not worth building). Returns ``first``
     when both are fixed or the second solve finds nothing in time.
