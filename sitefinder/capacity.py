@@ -107,8 +107,9 @@ class CapacitySettings(BaseModel):
 
     min_units_per_site: Annotated[int, Field(ge=1)] = 1
     """Fewest units that make a plot worth using. A single house is a valid site
-    (docs/CRITERIA.md §16, SINTEF 2021 §6.1: "Noen ganger ligger det bare et enkelt småhus"; Bodø's single house is the
-    report's best-rated home), so a plot is too small only when not even one unit fits.
+    (docs/CRITERIA.md §16, SINTEF 2021 §6.1: "Noen ganger ligger det bare et enkelt
+    småhus"; Bodø's single house is the report's best-rated home), so a plot is too
+    small only when not even one unit fits.
     Raise it to spread the plot cost over more units (docs/CRITERIA.md §18)."""
 
     max_units_per_site: Annotated[int, Field(ge=1)] = 4

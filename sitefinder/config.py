@@ -142,7 +142,9 @@ class LayerSpec(_Strict):
 class NetworkSettings(_Strict):
     """The walking network and how plots and features are joined to it."""
 
-    walk_speed_kmh: float = Field(default=4.5, gt=0, le=10, description="docs/CRITERIA.md: 4.5 km/h")
+    walk_speed_kmh: float = Field(
+        default=4.5, gt=0, le=10, description="Walking speed (docs/CRITERIA.md: 4.5 km/h)."
+    )
     highway_types: list[str] = Field(
         default=[
             "footway",
