@@ -1,13 +1,20 @@
 """The ``sitefinder`` command. Thin: parses arguments, calls the API, prints results.
 
 Bad input ends with exit code 2 and one paragraph naming the file, row or field and what
-to do — never a traceback.
+to do — never a traceback. A damaged cache or ledger is one ``sitefinder: warning:`` line.
+
+One study per output folder: ``select`` and ``report`` take the plots, OSM extract,
+scenario, plots CRS, id column and layers folder from the manifest of ``--out`` and refuse
+inputs that differ from that study; ``run`` starts a new study when given new inputs and
+otherwise reruns the one in ``--out``. Only an output folder without a study falls back
+to the bundled demo data, and the command says which files it used.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,30 +28,35 @@ EXIT_BAD_INPUT = 2
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenario", type=Path, default=None,
-        help="scenario YAML (default: the shipped default scenario; data/oslo-demo.yaml "
-        "when running on the bundled demo data)",
+        help="scenario YAML (default: the scenario of the study in --out; for a new study "
+        "the shipped default scenario, data/oslo-demo.yaml on the bundled demo data)",
     )
     parser.add_argument(
-        "--plots", type=Path, default=Path("data/plots.gpkg"),
-        help="candidate plots: GeoPackage, GeoJSON, Shapefile or CSV (default: %(default)s)",
+        "--plots", type=Path, default=None,
+        help="candidate plots: GeoPackage, GeoJSON, Shapefile or CSV (default: those of the "
+        "study in --out, else the bundled demo data/plots.gpkg)",
     )
     parser.add_argument(
-        "--osm", type=Path, default=Path("data/oslo-center.osm.pbf"),
-        help="OpenStreetMap extract, .osm.pbf or .osm (default: %(default)s)",
+        "--osm", type=Path, default=None,
+        help="OpenStreetMap extract, .osm.pbf or .osm (default: that of the study in --out, "
+        "else the bundled demo data/oslo-center.osm.pbf)",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("output"), help="output folder (default: %(default)s)"
+        "--out", type=Path, default=Path("output"),
+        help="output folder, replaced as a whole when the run is complete (default: "
+        "%(default)s)",
     )
     parser.add_argument(
-        "--layers", type=Path, default=Path("layers"),
-        help="folder of thematic layer GeoPackages, editable in QGIS (default: %(default)s)",
+        "--layers", type=Path, default=None,
+        help="folder of thematic layer GeoPackages, editable in QGIS (default: that of the "
+        "study in --out, else layers)",
     )
     parser.add_argument(
         "--plots-crs", default=None,
         help="CRS of a plot file that declares none, e.g. EPSG:25833",
     )
     parser.add_argument(
-        "--id-column", default="plot_id", help="plot id column (default: %(default)s)"
+        "--id-column", default=None, help="plot id column (default: plot_id)"
     )
     parser.add_argument(
         "--no-cache", action="store_true", help="measure again even if a cached table exists"
@@ -75,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rank candidate plots for småhus (small detached homes for people with "
         "substance-use and mental disorders) by walking distance to transit, shops and "
         "services, screening from neighbours and distance from industry.",
+        epilog="A run writes into a temporary folder beside --out and puts it in place whole "
+        "when complete. A second run into the same --out or --layers waits "
+        "SITEFINDER_LOCK_WAIT seconds (default 10), then stops and names the other process.",
     )
     parser.add_argument("--version", action="version", version=f"sitefinder {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -82,8 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="rank the plots; write ranked.csv, ranked.gpkg, map.html, map_offline.html, "
         "manifest.json",
-        description="Rank the candidate plots. With no options, runs on the bundled Oslo "
-        "demo data and writes to output/.",
+        description="Rank the candidate plots. With no options, runs again on the study in "
+        "output/ (its manifest names the inputs), or on the bundled Oslo demo data when "
+        "output/ holds none, and says which files it used.",
     )
     _add_common(run_parser)
     select_parser = sub.add_parser(
@@ -93,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rank the plots, then choose the sites that deliver exactly the requested "
         "number of units (or sites) with the best total score, under the scenario's limits "
         "(units per site, spacing, sites per district, concentration). Solved exactly as a "
-        "mixed-integer programme.",
+        "mixed-integer programme. Works on the study already in --out (its manifest names "
+        "the plots, OSM extract and scenario); inputs that differ from it are refused.",
     )
     _add_common(select_parser)
     _add_request(select_parser)
@@ -101,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="write the printable report (report.html, report.pdf) as well as the maps",
         description="Write the meeting report: overview map, ranked table, one page per top "
-        "candidate (or selected site, with --units/--sites) and a method page.",
+        "candidate (or selected site, with --units/--sites) and a method page. Works on "
+        "the study already in --out; inputs that differ from it are refused.",
     )
     _add_common(report_parser)
     _add_request(report_parser)
@@ -134,7 +152,8 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``sitefinder run``, ``select`` and ``report``: one pipeline, different outputs."""
-    from sitefinder.api import run
+    from sitefinder.api import BUNDLED_OSM, BUNDLED_PLOTS, run
+    from sitefinder.outfolder import StudyInputs, print_used_inputs, resolve_study
 
     units = getattr(args, "units", None)
     sites = getattr(args, "sites", None)
@@ -144,15 +163,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             where="sitefinder select",
             hint="Ask for a number of units (--units 12) or of sites (--sites 3)",
         )
+    # One study per output folder: inputs not given come from --out's own study.
+    inputs, source = resolve_study(
+        args.out, plots=args.plots, osm=args.osm, scenario=args.scenario,
+        plots_crs=args.plots_crs, id_column=args.id_column, layers=args.layers,
+        defaults=StudyInputs.new(BUNDLED_PLOTS, BUNDLED_OSM), command=args.command,
+    )
+    if args.plots is None or args.osm is None:
+        print_used_inputs(inputs, source)
     result = run(
-        plots=args.plots,
-        osm=args.osm,
-        scenario=args.scenario,
+        plots=inputs.plots,
+        osm=inputs.osm,
+        scenario=inputs.scenario,
         out_dir=args.out,
-        layers_dir=args.layers,
+        layers_dir=inputs.layers,
         cache_dir=None if args.no_cache else ".cache/sitefinder",
-        plots_crs=args.plots_crs,
-        id_column=args.id_column,
+        plots_crs=inputs.plots_crs,
+        id_column=inputs.id_column,
         units=units,
         sites=sites,
         offline=args.offline,
@@ -192,8 +219,23 @@ def _print_summary(result) -> None:
     print("Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print sitefinder's own warnings as one line for people; others as Python does."""
+    from sitefinder.outfolder import DamagedFileWarning
+
+    if issubclass(category, DamagedFileWarning):
+        print(f"sitefinder: warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sitefinder`` console script."""
+    from sitefinder.outfolder import DamagedFileWarning
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -201,16 +243,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if getattr(args, "quiet", False):
         set_progress(False)
-    try:
-        if args.command == "download":
-            from sitefinder.sources.osm import download_osm
+    # Scoped, so that a caller's own warning settings (main() called in process) come back.
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        # A damaged cache or ledger is repaired: a line for the user, never an error.
+        warnings.simplefilter("default", DamagedFileWarning)
+        try:
+            if args.command == "download":
+                from sitefinder.sources.osm import download_osm
 
-            print(f"Wrote {download_osm(args.bbox, args.out)}")
-            return 0
-        return cmd_run(args)
-    except SitefinderError as exc:
-        print(f"sitefinder: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+                print(f"Wrote {download_osm(args.bbox, args.out)}")
+                return 0
+            return cmd_run(args)
+        except SitefinderError as exc:
+            print(f"sitefinder: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

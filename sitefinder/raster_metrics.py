@@ -22,6 +22,7 @@ import pandas as pd
 from sitefinder.config import MeasureSettings
 from sitefinder.derived import Ledger
 from sitefinder.noise import noise_criterion, noise_proxy
+from sitefinder.outfolder import raster_problem, temp_name, warn_damaged
 from sitefinder.population import residents_within
 from sitefinder.sources.osm import OsmData, file_sha256
 from sitefinder.sources.plots import STATUS_OK
@@ -64,10 +65,25 @@ def noise_raster(
         sort_keys=True,
     )
     ledger = Ledger(layers_dir)
-    if ledger.state(path, key) in ("missing", "stale"):
+    state = ledger.state(path, key)
+    if state in ("current", "user"):
+        problem = raster_problem(path, whole=True)
+        if problem:
+            # A proxy that cannot be read helps nobody, whoever wrote it: build it again.
+            warn_damaged(path, f"the noise proxy cannot be read ({problem})",
+                         "discarded; building it again from the OSM extract")
+            path.unlink()
+            state = ledger.state(path, key)
+    if state in ("missing", "stale"):
         lines = osm.lines.to_crs(crs)
-        noise_proxy(lines, path, bounds=bounds, settings=settings)
-        ledger.record(path, key)
+        # Written under a temporary name and moved into place whole: a run killed while
+        # writing leaves the previous proxy (or none), never a truncated one.
+        staged = temp_name(path, ".tif")
+        try:
+            noise_proxy(lines, staged, bounds=bounds, settings=settings)
+            ledger.record(path, key, staged=staged)
+        finally:
+            staged.unlink(missing_ok=True)
     return path, True
 
 
