@@ -397,6 +397,8 @@ class RunResult:
         asked for, ``selected_csv``, ``selected_gpkg``, ``report_html``, ``report_pdf``.
     selection : SelectionResult or None
         The chosen set of sites, when ``units`` or ``sites`` was given.
+    data_warnings : list of DataWarning
+        What is missing or looks incomplete in the map data (also in the manifest).
     """
 
     def __init__(
@@ -405,11 +407,13 @@ class RunResult:
         study: Study,
         outputs: dict[str, Path],
         selection=None,
+        data_warnings: list | None = None,
     ) -> None:
         self.ranked = ranked
         self.study = study
         self.outputs = outputs
         self.selection = selection
+        self.data_warnings = list(data_warnings or [])
 
     def __repr__(self) -> str:
         ok = int((self.ranked["status"] == "ok").sum())
@@ -627,6 +631,10 @@ def run(
             "plots": {"total": len(ranked),
                       "by_status": ranked["status"].value_counts().to_dict()},
         }
+        # What the reader of the ranking must know about the map data (empty layers,
+        # incomplete dwellings, areas cut at the edge): in the manifest and the summary.
+        data_warnings = study.data_warnings()
+        extra["data_warnings"] = [w.as_dict() for w in data_warnings]
         districts = per_district_counts(ranked)
         if len(districts):
             extra["per_district"] = districts.astype(int).to_dict(orient="index")
@@ -636,6 +644,7 @@ def run(
                 "method": selection.method, "objective": selection.objective,
                 "bound": selection.bound, "gap": selection.gap,
                 "sites": len(selection.chosen), "units": int(selection.total_units),
+                "notes_nb": selection.notes_nb, "notes_en": selection.notes_en,
             }
         # The manifest is written last: it vouches for every file written before it.
         written["manifest"] = write_manifest(
@@ -651,7 +660,7 @@ def run(
         )
         folder.commit()
     outputs = {role: folder.path / path.name for role, path in written.items()}
-    return RunResult(ranked, study, outputs, selection)
+    return RunResult(ranked, study, outputs, selection, data_warnings)
 
 
 BUNDLED_PLOTS = Path("data/plots.gpkg")

@@ -192,6 +192,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(result) -> None:
+    from sitefinder.capacity import units_text  # light, but keep `--help` free of imports
+
     ranked = result.ranked
     counts = ranked["status"].value_counts()
     scenario = result.study.scenario
@@ -213,7 +215,12 @@ def _print_summary(result) -> None:
         )
         for _, row in selection.chosen.iterrows():
             district = f", {row['district']}" if isinstance(row.get("district"), str) else ""
-            print(f"  {row['plot_id']}: {row['units']} units, score {row['score']:.1f}{district}")
+            units = units_text(int(row["units"]), "en")
+            print(f"  {row['plot_id']}: {units}, score {row['score']:.1f}{district}")
+        for note in selection.notes_en:
+            print(f"  Note: {note}")
+    for warning in result.data_warnings:
+        print(f"Map data: {warning.en}")
     print("Wrote " + ", ".join(str(p) for p in result.outputs.values()))
     timings = result.study.timings
     print("Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
