@@ -7,6 +7,7 @@ import pytest
 import shapely
 
 from sitefinder.api import Study
+from sitefinder.config import default_scenario
 from sitefinder.errors import InputError
 from sitefinder.sources.plots import read_plots
 
@@ -108,7 +109,8 @@ def test_csv_with_wkt_and_with_lat_lon(tmp_path):
         read_plots(wkt)
 
     latlon = tmp_path / "latlon.csv"
-    latlon.write_text("plot_id,lat,lon,area_m2\nx,59.9145,10.7700,800\ny,59.9150,10.7650,\n")
+    # Two points in St. Hanshaugen's residential streets (away from the drug scene by Oslo S).
+    latlon.write_text("plot_id,lat,lon,area_m2\nx,59.9268,10.7400,800\ny,59.9290,10.7452,\n")
     plots = read_plots(latlon)
     assert plots.crs.to_epsg() == 4326 and len(plots) == 2
 
@@ -132,7 +134,8 @@ def test_plot_outside_network_area_gets_status(tmp_path, scenario):
 
 def test_points_from_lat_lon_csv_are_ranked(tmp_path, scenario):
     latlon = tmp_path / "latlon.csv"
-    latlon.write_text("plot_id,lat,lon,area_m2\nx,59.9145,10.7700,800\ny,59.9150,10.7650,\n")
+    # Two points in St. Hanshaugen's residential streets (away from the drug scene by Oslo S).
+    latlon.write_text("plot_id,lat,lon,area_m2\nx,59.9268,10.7400,800\ny,59.9290,10.7452,\n")
     study = Study(latlon, OSM_PBF, scenario, layers_dir=tmp_path / "layers", cache_dir=None)
     ranked = study.score().set_index("plot_id")
     assert ranked["status"].tolist() == ["ok", "ok"]
@@ -195,16 +198,20 @@ def test_unknown_plots_crs_is_an_input_error(tmp_path):
         read_plots(shp, crs="EPSG:99999")
 
 
-def test_every_plot_outside_the_network_still_reaches_the_output(tmp_path, scenario):
+def test_every_plot_outside_the_network_still_reaches_the_output(tmp_path):
+    # The default scenario: the demo's population raster would refuse plots it does not
+    # cover (tests/test_bad_inputs.py), before the network could say "outside".
     path = tmp_path / "far.gpkg"
     _plots([shapely.box(X0 + 30_000, Y0, X0 + 30_040, Y0 + 40)]).to_file(path)
-    study = Study(path, OSM_PBF, scenario, layers_dir=tmp_path / "layers", cache_dir=None)
+    study = Study(path, OSM_PBF, default_scenario(), layers_dir=tmp_path / "layers",
+                  cache_dir=None)
     ranked = study.score()
     assert ranked["status"].tolist() == ["outside_network"]
     assert ranked["road_lden_db"].isna().all()
 
 
-def test_metrics_cache_follows_the_crs_the_file_is_read_in(tmp_path, scenario):
+def test_metrics_cache_follows_the_crs_the_file_is_read_in(tmp_path):
+    scenario = default_scenario()  # no raster that would refuse the far-away reading
     wkt = tmp_path / "wkt.csv"
     wkt.write_text(
         f"plot_id,wkt\na,\"{shapely.box(X0, Y0, X0 + 40, Y0 + 40).wkt}\"\n"

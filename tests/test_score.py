@@ -153,3 +153,10 @@ def test_below_exclusion_ignores_missing_values():
     metrics = _metrics(dwelling_dist_m=[0.0, 9.0, 10.0, float("nan")])
     out = score_metrics(metrics, default_scenario())
     assert out["status"].tolist() == ["excluded", "excluded", "ok", "ok"]
+
+
+def test_more_than_six_units_together_is_excluded_with_the_count():
+    metrics = _metrics(capacity_units=pd.array([3, 8, None], dtype="Int64"))
+    out = score_metrics(metrics, default_scenario())
+    assert out["status"].tolist() == ["ok", "excluded", "ok"]
+    assert out["status_reason_en"].iloc[1] == "unacceptable on criterion 'units on the site' (8)"
