@@ -551,7 +551,6 @@ def run(
         remove_dead_temp_files,
         resolve_study,
     )
-    from sitefinder.outputs import protect_csv_file
     from sitefinder.publish import per_district_counts, write_maps, write_meeting_report
     from sitefinder.select import write_selection
 
@@ -585,9 +584,7 @@ def run(
             with study._timed("select"):
                 ranked, selection = select(study, ranked, units=units, sites=sites)
                 files = write_selection(selection, staging)
-                # sitefinder.select writes selected.csv; its text cells are made safe here.
-                written["selected_csv"] = protect_csv_file(files["csv"])
-                written["selected_gpkg"] = files["gpkg"]
+                written["selected_csv"], written["selected_gpkg"] = files["csv"], files["gpkg"]
         with study._timed("write tables"):
             written["ranked_csv"] = write_ranked_csv(ranked, staging / "ranked.csv")
             written["ranked_gpkg"] = write_ranked_gpkg(ranked, staging / "ranked.gpkg")

@@ -1506,6 +1506,12 @@ def write_selection(result: SelectionResult, out_dir: str | Path) -> dict[str, P
                        y=np.round(ch["y"].to_numpy(dtype=float), 1))
     csv_path = out / "selected.csv"
     csv.to_csv(csv_path, index=False)
+    # Text that a spreadsheet would run as a formula (plot ids like "=1+2") is written as
+    # text; imported here because sitefinder.outputs depends on the scenario, which
+    # depends on this module.
+    from sitefinder.outputs import protect_csv_file
+
+    protect_csv_file(csv_path)
 
     gpkg_path = out / "selected.gpkg"
     if gpkg_path.exists():

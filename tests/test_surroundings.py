@@ -166,3 +166,23 @@ def test_scenario_judges_columns_of_the_plot_file(tmp_path):
     assert ranked.loc["B", "status"] == "excluded"
     assert ranked.loc["B", "status_reason_nb"] == "regulert til næring"
     assert ranked.loc["B", "zoning"] == "næring"  # the plot's own column is kept as it was
+
+
+def test_run_warns_when_most_buildings_are_untyped_and_dwellings_are_few(tmp_path):
+    osm = OsmBuilder()
+    osm.way([(140, -50), (140, 450)], highway="footway")
+    osm.way([(200, 0), (500, 0), (500, 300), (200, 300)], closed=True, landuse="residential")
+    osm.way(square(300, 100, 12), closed=True, building="house")  # the only dwelling
+    for i in range(5):  # untyped buildings outside residential land, without addresses
+        osm.way(square(-200 + 30 * i, 100, 12), closed=True, building="yes")
+    osm_path = osm.write(tmp_path / "untyped.osm")
+    ring = [lonlat(x, y) for x, y in square(100, 100, 30)]
+    gpd.GeoDataFrame({"plot_id": ["P"]}, geometry=[shapely.Polygon(ring)],
+                     crs="EPSG:4326").to_file(tmp_path / "p.geojson")
+    study = Study(tmp_path / "p.geojson", osm_path, default_scenario(),
+                  layers_dir=tmp_path / "layers", cache_dir=None)
+    study.score()
+    warnings = {w.code: w for w in study.data_warnings()}
+    assert "83 %" in warnings["untyped_buildings"].nb  # 5 of 6 buildings
+    # One dwelling on 0.09 km² of residential land: 11 per km².
+    assert "11 dwellings per km²" in warnings["few_dwellings"].en
