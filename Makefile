@@ -35,3 +35,9 @@ lint: $(STAMP)
 
 clean:
 	rm -rf output/*.csv output/*.gpkg output/*.html output/*.pdf output/*.json .cache
+
+# Deliberate bugs in the core modules, one at a time: does the test suite notice them?
+# (scripts/mutate.py; not part of `make test`, about half an hour on two cores.)
+.PHONY: mutate
+mutate: $(STAMP)
+	$(BIN)/python scripts/mutate.py

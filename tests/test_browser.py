@@ -1,7 +1,10 @@
 """The web map in a real browser: Debian chromium + chromium-driver through selenium.
 
 Uses the offline map (everything embedded) so the tests never need the network, and
-proves that file makes no network request at all.
+proves that file makes no network request at all. The tests find page elements (layer
+control labels, rank labels, popups) rather than pixel positions, and ignore what the
+browser loads for its own pages (``chrome://`` resources of the new-tab page, which some
+Chromium builds list), so they hold across browser builds and window sizes.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -98,21 +102,72 @@ def load(driver, path: Path) -> None:
     driver.execute_script("return document.readyState")
 
 
-def requests_made(driver) -> list[str]:
-    urls = []
+#: URL schemes of the browser's own pages and their resources (new-tab page, WebUI,
+#: extensions, devtools): served from inside the browser, never from the network, and which
+#: of them appear in the log differs from one Chromium build to the next.
+BROWSER_INTERNAL = ("chrome", "chrome-untrusted", "chrome-extension", "chrome-search",
+                    "devtools", "edge")
+#: Schemes a self-contained page may use: the file itself, inline data, blobs, about:blank.
+LOCAL = ("file", "data", "blob", "about")
+
+
+def browser_internal(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in BROWSER_INTERNAL
+
+
+def requests_made(driver) -> list[tuple[str, str]]:
+    """``(url, url of the document that asked for it)`` of every request since the last call.
+
+    Reading the log empties it: read it once per page load.
+    """
+    made = []
     for entry in driver.get_log("performance"):
         msg = json.loads(entry["message"])["message"]
         if msg.get("method") == "Network.requestWillBeSent":
-            urls.append(msg["params"]["request"]["url"])
-    return urls
+            params = msg["params"]
+            made.append((params["request"]["url"], params.get("documentURL", "")))
+    return made
+
+
+def external_requests(made: list[tuple[str, str]]) -> list[str]:
+    """Requests that would leave the machine, leaving out the browser's own pages.
+
+    A ``file:`` URL with a host (a protocol-relative ``//tiles…`` link resolved against the
+    file) counts as external: it is a remote resource the map tried to load.
+    """
+    out = []
+    for url, document in made:
+        if browser_internal(url) or browser_internal(document):
+            continue
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in LOCAL or (parts.scheme == "file" and parts.netloc):
+            out.append(url)
+    return out
+
+
+def test_request_filter_ignores_only_the_browsers_own_pages():
+    assert browser_internal("chrome://resources/css/roboto.css")
+    assert browser_internal("chrome-untrusted://new-tab-page/one-google-bar")
+    for url in ("https://tile.openstreetmap.org/1/1/1.png", "file:///tmp/map.html",
+                "data:image/png;base64,AAAA", "//cdn.jsdelivr.net/npm/leaflet.js"):
+        assert not browser_internal(url)
+
+
+def page_errors(driver) -> list[dict]:
+    """Errors and warnings in the console, except those of the browser's own pages."""
+    return [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")
+            and not browser_internal(e["message"].split(" ", 1)[0])]
 
 
 def test_offline_map_loads_without_errors_or_network(driver, offline_map):
     load(driver, offline_map)
-    errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
-    assert errors == []
-    external = [u for u in requests_made(driver) if not u.startswith(("file:", "data:", "about:"))]
-    assert external == []
+    assert page_errors(driver) == []
+    made = requests_made(driver)
+    assert external_requests(made) == []
+    # The page itself asked for nothing but itself and inline data.
+    ours = [u for u, doc in made if doc == offline_map.as_uri()]
+    assert offline_map.as_uri() in ours
+    assert [u for u in ours if urlsplit(u).scheme not in LOCAL] == []
     # The resource timing API agrees: nothing was fetched besides the page itself.
     names = driver.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
@@ -162,21 +217,24 @@ def test_layer_control_lists_layers(driver, offline_map):
 def test_clicking_a_plot_opens_its_breakdown(driver, offline_map, ranked):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
 
     load(driver, offline_map)
-    # Rank 3: the fixture's selection draws unit footprints over ranks 1 and 2.
-    x, y = driver.execute_script(
+    # Rank 3: the fixture's selection draws unit footprints over ranks 1 and 2. Zoom to it,
+    # then click its rank label, which Leaflet places on the plot's centre: the click goes
+    # through the label (pointer-events: none) to the plot, wherever the plot is drawn.
+    driver.execute_script(
         "var it = sitefinder.index.find(e => e.f.properties.rk === 3);"
         "sitefinder.map.fitBounds(it.l.getBounds(), {animate: false, maxZoom: 18});"
-        "var p = sitefinder.map.latLngToContainerPoint(it.l.getBounds().getCenter());"
-        "return [p.x, p.y];"
     )
-    container = driver.find_element(By.CSS_SELECTOR, ".folium-map")
-    size = container.size
-    ActionChains(driver).move_to_element_with_offset(
-        container, int(x - size["width"] / 2), int(y - size["height"] / 2)
-    ).click().perform()
-    popup = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content")
+    labels = driver.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip.sf-rank")
+    label = next(e for e in labels if e.text.strip() == "3")
+    assert driver.find_elements(By.CSS_SELECTOR, ".leaflet-popup-content") == []
+    ActionChains(driver).move_to_element(label).click().perform()
+    popup = WebDriverWait(driver, 5).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, ".leaflet-popup-content"))
+    )
     text = popup.get_attribute("textContent")
     assert ranked.iloc[2]["plot_id"] in text
     assert "Kollektivholdeplass" in text and "Vekt" in text
@@ -206,3 +264,50 @@ def test_script_in_a_name_is_shown_as_text(driver, offline_map, ranked):
     assert popup.find_elements(By.TAG_NAME, "img") == []
     # No alert fired (an open alert would make this call raise).
     assert driver.execute_script("return 1") == 1
+
+
+MARKUP_LAYER = "<img src=x onerror=window.sfInjected=1>"
+MARKUP_BOLD = "Skole & <b>barnehage</b>"
+MARKUP_CRITERION = "<img src=y onerror=window.sfInjected=2> holdeplass"
+
+
+def test_markup_in_layer_and_criterion_names_is_shown_as_text(driver, ranked, tmp_path):
+    """Layer names go into Leaflet's layer control as HTML: they must arrive escaped.
+
+    The names are what a scenario's layer labels and criterion labels become on the map
+    (sitefinder.publish keys the layers by label), so a label with markup must be shown as
+    text: no element is created and no handler runs.
+    """
+    from selenium.webdriver.common.by import By
+
+    from sitefinder.config import default_scenario
+
+    layers = layers_fixture()
+    layers[MARKUP_LAYER] = layers.pop("grocery")
+    layers[MARKUP_BOLD] = layers.pop("bus_stops")
+    # A scenario whose transit criterion is labelled with markup.
+    scenario = default_scenario()
+    transit = scenario.criteria["transit"].model_copy(
+        update={"label_nb": MARKUP_CRITERION, "label_en": MARKUP_CRITERION})
+    scenario = scenario.model_copy(
+        update={"criteria": {**scenario.criteria, "transit": transit}})
+    path = write_map(ranked, tmp_path / "map_offline.html", layers=layers, offline=True,
+                     scenario=scenario, weights=ranked.attrs["weights"])
+    load(driver, path)
+    control = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-layers")
+    names = [e.get_attribute("textContent").strip()
+             for e in control.find_elements(By.CSS_SELECTOR, "label")]
+    assert MARKUP_LAYER in names
+    assert MARKUP_BOLD in names  # "&" shown once, not as "&amp;"
+    assert control.find_elements(By.TAG_NAME, "img") == []
+    assert control.find_elements(By.TAG_NAME, "b") == []
+    # The criterion label, in the popup's breakdown table.
+    driver.execute_script("sitefinder.find(arguments[0])", ranked.iloc[0]["plot_id"])
+    popup = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content")
+    cells = [e.get_attribute("textContent")
+             for e in popup.find_elements(By.CSS_SELECTOR, "table.sf-breakdown td")]
+    assert any(MARKUP_CRITERION in c for c in cells)
+    assert popup.find_elements(By.TAG_NAME, "img") == []
+    assert driver.find_elements(By.CSS_SELECTOR, "img[src='x'], img[src='y']") == []
+    assert driver.execute_script("return window.sfInjected === undefined") is True
+

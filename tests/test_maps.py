@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -81,6 +82,19 @@ def test_names_are_never_markup(ranked, layers, tmp_path):
     assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in html
     assert "<b>odd</b>" not in html and "Industri <b>" not in html
     assert "&lt;script&gt;x&lt;/script&gt;" in html
+    # Leaflet's layer control inserts names as HTML. JSON encoding alone (\u003c) would
+    # still hand Leaflet a "<b>": the names it receives must be HTML-escaped text.
+    names = layer_control_names(html)
+    assert "&lt;b&gt;odd&lt;/b&gt;" in names
+    assert [n for n in names if "<" in n or ">" in n] == []
+
+
+def layer_control_names(html: str) -> list[str]:
+    """The names the layer control gets, as the browser's JavaScript sees them."""
+    block = re.search(r"base_layers\s*:\s*\{(.*?)\},\s*overlays\s*:\s*\{(.*?)\}", html, re.S)
+    assert block, "no layer control in the map"
+    keys = re.findall(r'^\s*("(?:[^"\\]|\\.)*")\s*:', block.group(1) + block.group(2), re.M)
+    return [json.loads(k) for k in keys]
 
 
 def test_formatting():
