@@ -71,7 +71,7 @@ TESTS: dict[str, tuple[str, ...]] = {
     "measure": ("tests/test_surroundings.py", "tests/test_score.py"),
     "score": ("tests/test_score.py", "tests/test_surroundings.py"),
     "select": ("tests/test_select.py",),
-    "api": ("tests/test_pipeline.py", "tests/test_inputs.py"),
+    "api": ("tests/test_cache_key.py", "tests/test_pipeline.py", "tests/test_inputs.py"),
     "maps": ("tests/test_maps.py", "tests/test_browser.py"),
 }
 

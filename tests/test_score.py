@@ -160,3 +160,16 @@ def test_more_than_six_units_together_is_excluded_with_the_count():
     out = score_metrics(metrics, default_scenario())
     assert out["status"].tolist() == ["ok", "excluded", "ok"]
     assert out["status_reason_en"].iloc[1] == "unacceptable on criterion 'units on the site' (8)"
+
+
+def test_nothing_known_nearby_is_ideal_for_what_a_plot_should_be_away_from():
+    nan = float("nan")
+    metrics = _metrics(drug_scene_dist_m=[nan, 2000.0], sensitive_dist_m=[nan, 2000.0],
+                       dist_grocery_m=[nan, 500.0])
+    out = score_metrics(metrics, default_scenario())
+    # No drug scene or other user group known: as good as far away.
+    assert out["value_drug_scene"].tolist() == [1.0, 1.0]
+    assert out["value_other_user_groups"].tolist() == [1.0, 1.0]
+    # No shop within reach: unacceptable, not ideal.
+    assert out["value_grocery"].tolist() == [0.0, 1.0]
+    assert out["status"].tolist() == ["ok", "ok"]

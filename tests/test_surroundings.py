@@ -186,3 +186,22 @@ def test_run_warns_when_most_buildings_are_untyped_and_dwellings_are_few(tmp_pat
     assert "83 %" in warnings["untyped_buildings"].nb  # 5 of 6 buildings
     # One dwelling on 0.09 km² of residential land: 11 per km².
     assert "11 dwellings per km²" in warnings["few_dwellings"].en
+
+
+@pytest.mark.parametrize(("inside_m", "excluded"), [(18, True), (12, False)])
+def test_plot_counts_as_inside_industrial_land_from_half_its_area(tmp_path, inside_m, excluded):
+    # The plot is the 30 × 30 m square (100..130, 100..130); industrial land ends at
+    # x = 100 + inside_m, so 60 % (18 m) or 40 % (12 m) of the plot lies in it.
+    osm = OsmBuilder()
+    osm.way([(140, -50), (140, 450)], highway="footway")
+    osm.way([(0, 0), (100 + inside_m, 0), (100 + inside_m, 300), (0, 300)], closed=True,
+            landuse="industrial")
+    osm_path = osm.write(tmp_path / "w.osm")
+    ring = [lonlat(x, y) for x, y in square(100, 100, 30)]
+    gpd.GeoDataFrame({"plot_id": ["P"]}, geometry=[shapely.Polygon(ring)],
+                     crs="EPSG:4326").to_file(tmp_path / "p.geojson")
+    row = Study(tmp_path / "p.geojson", osm_path, default_scenario(),
+                layers_dir=tmp_path / "layers", cache_dir=None).score().iloc[0]
+    assert bool(row["inside_industrial"]) is excluded
+    assert (row["status"] == "excluded") is excluded
+    assert row["industrial_dist_m"] == 0

@@ -1,0 +1,76 @@
+"""The metrics cache is reused only for the same data and the same measurement settings.
+
+A stale cache is the worst kind of wrong answer: a changed scenario or map silently
+reusing old distances. Small hand-drawn worlds (tests/osm_xml.py) keep this fast.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from sitefinder.api import Study
+from sitefinder.config import default_scenario
+from tests.osm_xml import OsmBuilder, lonlat, square
+
+
+def _world(path, shortcut: bool):
+    """A plot and a shop 200 m apart as the crow flies; 600 m round, 200 m by the shortcut."""
+    osm = OsmBuilder()
+    osm.way([(0, 0), (0, 200), (200, 200), (200, 0)], highway="footway")
+    if shortcut:
+        osm.way([(0, 0), (200, 0)], highway="footway")
+    osm.node(200, -5, shop="supermarket")
+    return osm.write(path)
+
+
+@pytest.fixture
+def plots(tmp_path):
+    ring = [lonlat(x, y) for x, y in square(-15, -30, 10)]
+    path = tmp_path / "plots.geojson"
+    gpd.GeoDataFrame({"plot_id": ["P"]}, geometry=[shapely.Polygon(ring)],
+                     crs="EPSG:4326").to_file(path)
+    return path
+
+
+def test_changed_measurement_settings_measure_again(tmp_path, plots):
+    osm = _world(tmp_path / "w.osm", shortcut=False)
+    kwargs = dict(layers_dir=tmp_path / "layers", cache_dir=tmp_path / "cache")
+    scenario = default_scenario()
+    first = Study(plots, osm, scenario, **kwargs)
+    first.score()
+    slow = scenario.model_copy(update={"network": scenario.network.model_copy(
+        update={"walk_speed_kmh": 3.0})})
+    second = Study(plots, osm, slow, **kwargs)
+    minutes = second.score()["time_grocery_min"].iloc[0]
+    assert not second.cache_hit
+    assert minutes == pytest.approx(first.metrics["time_grocery_min"].iloc[0] * 4.5 / 3.0)
+    third = Study(plots, osm, scenario, **kwargs)
+    third.score()
+    assert third.cache_hit  # and the original settings still find their own table
+
+
+def test_changed_osm_file_measures_again_even_when_every_layer_is_the_users(tmp_path, plots):
+    # Every layer from the user's own files: only the OSM file (the network) changes.
+    empty = tmp_path / "empty.gpkg"
+    gpd.GeoDataFrame({"name": ["x"]}, geometry=[shapely.Point(lonlat(5000, 5000))],
+                     crs="EPSG:4326").to_file(empty)
+    shop = tmp_path / "shop.gpkg"
+    gpd.GeoDataFrame({"name": ["shop"]}, geometry=[shapely.Point(lonlat(200, -5))],
+                     crs="EPSG:4326").to_file(shop)
+    scenario = default_scenario()
+    layers = {name: spec.model_copy(update={"file": shop if name == "grocery" else empty,
+                                            "add_files": []})
+              for name, spec in scenario.layers.items()}
+    scenario = scenario.model_copy(update={"layers": layers})
+    kwargs = dict(layers_dir=tmp_path / "layers", cache_dir=tmp_path / "cache")
+    osm = tmp_path / "w.osm"
+    _world(osm, shortcut=False)
+    around = Study(plots, osm, scenario, **kwargs).score()["dist_grocery_m"].iloc[0]
+    _world(osm, shortcut=True)  # the same path, a new footway
+    study = Study(plots, osm, scenario, **kwargs)
+    direct = study.score()["dist_grocery_m"].iloc[0]
+    assert not study.cache_hit
+    assert around == pytest.approx(620, abs=15)
+    assert direct == pytest.approx(220, abs=15)
