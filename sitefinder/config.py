@@ -482,6 +482,16 @@ class Exclusion(_Strict):
         return self
 
 
+#: Scenario fields that only change how plots are scored or chosen, never what is measured.
+SCORING_FIELDS: frozenset[str] = frozenset(
+    {"name", "description", "language", "criteria", "exclusions", "clustering", "existing_sites"}
+)
+#: Capacity settings used when scoring and choosing; the layout itself is measured once.
+CAPACITY_SCORING_FIELDS: frozenset[str] = frozenset(
+    {"min_units_per_site", "max_units_per_site", "preferred_units_per_site", "extra_unit_value"}
+)
+
+
 class Scenario(_Strict):
     """A complete scenario: what to measure and how to judge it.
 
@@ -589,17 +599,24 @@ class Scenario(_Strict):
                 "sitefinder in) or remove those entries",
             )
 
+    def measurement_settings(self) -> dict[str, Any]:
+        """Every setting that changes the metrics table, as plain data.
+
+        Derived by leaving out what is known to be scoring only (:data:`SCORING_FIELDS`,
+        :data:`CAPACITY_SCORING_FIELDS`, layer labels), so a setting added later is part
+        of the measurement — and of the cache key — unless someone decides otherwise.
+        """
+        part = self.model_dump(mode="json", exclude=SCORING_FIELDS | {"capacity"})
+        for spec in part["layers"].values():
+            spec.pop("label_nb", None)
+            spec.pop("label_en", None)
+        # The unit layout is measured up to the hard ceiling; units per site are scoring.
+        part["capacity"] = self.capacity.model_dump(mode="json", exclude=CAPACITY_SCORING_FIELDS)
+        return part
+
     def measurement_key(self) -> str:
         """Hash of the settings that change the metrics table (not the scoring ones)."""
-        part = self.model_dump(
-            mode="json", include={"crs", "layers", "network", "measure", "districts"}
-        )
-        # The unit layout is measured up to the hard ceiling; min/max per site are scoring.
-        part["capacity"] = self.capacity.model_dump(
-            mode="json",
-            exclude={"min_units_per_site", "max_units_per_site", "preferred_units_per_site",
-                     "extra_unit_value"},
-        )
+        part = self.measurement_settings()
         return hashlib.sha256(json.dumps(part, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_yaml(self, path: str | Path | None = None) -> str:

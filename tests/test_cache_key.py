@@ -74,3 +74,16 @@ def test_changed_osm_file_measures_again_even_when_every_layer_is_the_users(tmp_
     assert not study.cache_hit
     assert around == pytest.approx(620, abs=15)
     assert direct == pytest.approx(220, abs=15)
+
+
+def test_every_setting_not_declared_scoring_is_part_of_the_cache_key():
+    from sitefinder.config import SCORING_FIELDS, Scenario
+
+    scenario = default_scenario()
+    measured = set(scenario.measurement_settings())
+    assert measured == set(Scenario.model_fields) - SCORING_FIELDS
+    # A measurement setting deep inside changes the key; a scoring one does not.
+    deeper = scenario.model_copy(update={"measure": scenario.measure.model_copy(
+        update={"count_within_min": 15.0})})
+    assert deeper.measurement_key() != scenario.measurement_key()
+    assert scenario.with_weights(transit=9).measurement_key() == scenario.measurement_key()
