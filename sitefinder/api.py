@@ -41,10 +41,16 @@ from sitefinder.outfolder import read_cache, write_cache
 from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gpkg
 from sitefinder.progress import step_bar
 from sitefinder.raster_metrics import NOISE_PROXY_FILE, raster_metrics
-from sitefinder.score import active_scenario, check_metrics, score_metrics
+from sitefinder.score import active_scenario, check_metrics, check_numeric, score_metrics
 from sitefinder.select import assign_districts
 from sitefinder.sources.osm import OsmData, file_sha256, read_osm
-from sitefinder.sources.plots import check_plots_crs, local_crs, read_plots, to_local
+from sitefinder.sources.plots import (
+    check_plots_crs,
+    check_utm_zone,
+    local_crs,
+    read_plots,
+    to_local,
+)
 from sitefinder.sources.raster import check_rasters
 
 _STATUS_COLUMNS = ["status", "status_reason_nb", "status_reason_en"]
@@ -99,6 +105,7 @@ class Study:
             raw = read_plots(self.plots_path, id_column=id_column, crs=plots_crs)
             self.crs: CRS = local_crs(raw, self.scenario.crs)
             self.plots: gpd.GeoDataFrame = to_local(raw, self.crs)
+            self._file_crs = raw.crs  # what the coordinates were read as, for diagnosis
         # Criteria and exclusions may name a measured metric or a column of the plot file
         # (owner, zoning, price): refuse anything else before the heavy work.
         measured = metric_columns(self.scenario) | self.plot_facts()
@@ -106,6 +113,7 @@ class Study:
         # Criteria that join only when measured (slope needs a terrain model) are dropped
         # here once, so maps, report and analysis see the criteria actually scored.
         self.scenario = active_scenario(measured, self.scenario)
+        check_numeric(self.plots, self.scenario)  # a criterion on a text column of the file
         self._osm: OsmData | None = None
         self._layers: LayerSet | None = None
         self._network: WalkNetwork | None = None
@@ -263,6 +271,9 @@ class Study:
         bar.update()
         with self._timed("measure"):
             metrics = compute_metrics(self.plots, net, layers, self.scenario)
+        if (metrics["status"] == "outside_network").any() and not (metrics["status"] == "ok").any():
+            # Not one plot reached the network: a wrong UTM zone is the usual cause.
+            check_utm_zone(self.plots, self._file_crs, self.osm.bounds, path=self.plots_path)
         with self._timed("raster metrics"):
             plots = self.plots.assign(status=metrics["status"])
             rasters = raster_metrics(
@@ -660,9 +671,12 @@ def run(
     return RunResult(ranked, study, outputs, selection, data_warnings)
 
 
-BUNDLED_PLOTS = Path("data/plots.gpkg")
-BUNDLED_OSM = Path("data/oslo-center.osm.pbf")
-DEMO_SCENARIO = Path("data/oslo-demo.yaml")
+#: The bundled demo data, found beside the package (not in the working folder), so the
+#: demo runs the same from any folder.
+BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data"
+BUNDLED_PLOTS = BUNDLED_DATA / "plots.gpkg"
+BUNDLED_OSM = BUNDLED_DATA / "oslo-center.osm.pbf"
+DEMO_SCENARIO = BUNDLED_DATA / "oslo-demo.yaml"
 
 
 def demo_scenario_for(plots: str | Path, osm: str | Path) -> Path | None:

@@ -589,14 +589,16 @@ class Scenario(_Strict):
 
     def check_input_files(self) -> None:
         """Refuse a scenario naming files that do not exist, before any heavy work."""
-        missing = [f"{role} ({path})" for role, path in self.input_files().items()
+        missing = [f"{_role_text(role)} ({path})" for role, path in self.input_files().items()
                    if not path.is_file()]
         if missing:
+            source = self._source_path
             raise InputError(
                 f"the scenario names files that do not exist: {', '.join(missing)}",
-                where=f"scenario '{self.name}'",
-                hint="Fix the paths (relative paths are read from the folder you run "
-                "sitefinder in) or remove those entries",
+                path=source,
+                where=None if source else f"scenario '{self.name}'",
+                hint="Fix the paths (a relative path is read from the scenario file's folder, "
+                "or else from the folder you run sitefinder in) or remove those entries",
             )
 
     def measurement_settings(self) -> dict[str, Any]:
@@ -643,6 +645,22 @@ class Scenario(_Strict):
                 )
             data["criteria"][key]["weight"] = weight
         return _validate(data, None)
+
+
+def _role_text(role: str) -> str:
+    """A file's role as the scenario field that names it, e.g. ``layers.drug_scenes.add_files``."""
+    kind, _, rest = role.partition(":")
+    if kind == "layer-add":
+        return f"layers.{rest.split(':')[0]}.add_files"
+    if kind == "layer-file":
+        return f"layers.{rest}.file"
+    if kind == "raster":
+        return f"measure.rasters.{rest}"
+    if kind == "gtfs":
+        return "measure.transit_frequency.feeds"
+    return {"noise": "measure.noise.raster", "population": "measure.population.raster",
+            "dem": "measure.slope.dem", "districts": "districts.file",
+            "existing_sites": "existing_sites.file"}.get(kind, role)
 
 
 def default_scenario_path() -> Path:
@@ -699,7 +717,9 @@ def _resolve_paths(data: dict, base: Path) -> None:
         if isinstance(value, str) and value and not Path(value).is_absolute():
             candidate = base / value
             if candidate.exists():
-                container[key] = str(candidate)
+                # Absolute, so the same scenario read from another working folder (select
+                # after run, a notebook) names the same files and measures nothing again.
+                container[key] = str(candidate.resolve())
 
     for *parents, key in _PATH_FIELDS:
         node: Any = data

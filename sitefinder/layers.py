@@ -187,8 +187,15 @@ def empty_layer(name: str, crs: CRS) -> gpd.GeoDataFrame:
 
 
 def layer_key(osm_sha256: str, spec: LayerSpec, crs: CRS) -> str:
-    """Key of the inputs a layer file is built from: the OSM file, its rules and the CRS."""
-    rules = spec.model_dump(mode="json", exclude={"label_nb", "label_en"})
+    """Key of the inputs a layer file is built from: the OSM file, its rules and the CRS.
+
+    The user's own files (``file``, ``add_files``) are not part of it: they are read on
+    every run, never stored in the derived file, and the same file named by a relative or
+    an absolute path must not make the layer look stale.
+    """
+    rules = spec.model_dump(
+        mode="json", exclude={"label_nb", "label_en", "file", "add_files"}
+    )
     return json.dumps({"osm": osm_sha256, "rules": rules, "crs": crs.to_string()}, sort_keys=True)
 
 

@@ -126,11 +126,6 @@ def buffer_metrics(
     dwellings = layers["dwellings"].geometry.to_numpy()
     for radius in DWELLING_COUNT_RADII_M:
         out[f"dwellings_within_{radius}m"] = count_near(geoms, dwellings, radius, usable)
-    # A point plot (an address, a CSV lat/lon) has no outline: it often lies *in* a
-    # building, so "a dwelling on the plot" would be wrong. Neighbours are not judged.
-    points = shapely.get_type_id(geoms) == 0
-    neighbours = ["dwelling_dist_m", *(f"dwellings_within_{r}m" for r in DWELLING_COUNT_RADII_M)]
-    out.loc[points, neighbours] = np.nan
     industrial = layers["industrial"].geometry.to_numpy()
     out["inside_industrial"] = share_inside(geoms, industrial, usable) >= 0.5
     if exposure is not None:

@@ -138,6 +138,30 @@ def check_metrics(columns: Iterable[str], scenario: Scenario) -> None:
         )
 
 
+def check_numeric(metrics: pd.DataFrame, scenario: Scenario) -> None:
+    """Refuse a criterion on a column with values but no numbers (e.g. zoning text).
+
+    A column with some numbers and some text ("ukjent") is fine: the text counts as a
+    missing value. A column of text only cannot be valued; an exclusion can use it.
+    """
+    for name, c in scenario.criteria.items():
+        if c.metric not in metrics.columns:
+            continue  # checked by check_metrics
+        column = metrics[c.metric]
+        if column.dtype.kind in "biufm":
+            continue
+        given = column.dropna()
+        given = given[given.astype(str).str.strip() != ""]
+        if len(given) and pd.to_numeric(given, errors="coerce").isna().all():
+            raise InputError(
+                f"criterion '{name}' values the column '{c.metric}', which holds text "
+                f"(e.g. '{given.iloc[0]}'), not numbers",
+                where=f"criteria.{name}.metric",
+                hint="Value a numeric column, or use the text in an exclusion, e.g. "
+                f"{{metric: {c.metric}, one_of: [...], reason_nb: ..., reason_en: ...}}",
+            )
+
+
 def criterion_values(metrics: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     """Value (0–1) of every criterion for every plot; columns are criterion names."""
     values = {}
@@ -178,6 +202,7 @@ def score_metrics(
     out = _with_capacity(metrics, scenario)
     check_metrics(out.columns, scenario)
     scenario = active_scenario(out.columns, scenario)
+    check_numeric(out, scenario)
     values = criterion_values(out, scenario)
     weights = pd.Series({n: c.weight for n, c in scenario.criteria.items()}, dtype=float)
     dropped = [n for n, c in scenario.criteria.items() if layer_of(c.metric) in empty_layers]
@@ -400,7 +425,8 @@ def explain_plots(
     parts_per_criterion = []
     for name, c in scenario.criteria.items():
         label = c.label_nb if language == "nb" else c.label_en
-        metric = scored[c.metric]
+        # A plot-file column may hold text ("ukjent"): shown as missing, not formatted.
+        metric = pd.to_numeric(scored[c.metric], errors="coerce").astype(float)
         value = scored[f"value_{name}"]
         grade = value.map(lambda v, w=words: _grade(v, w))
         zone = noise_zone_of(c.metric, scored[c.metric])

@@ -1007,3 +1007,31 @@ def test_console_entry_point_prints_no_traceback(tmp_path, good_plots):
     assert good.returncode == 0 and "Traceback" not in good.stderr, good.stderr
     ranked = pd.read_csv(tmp_path / "o2" / "ranked.csv")
     assert sorted(ranked["plot_id"]) == IDS
+
+
+def test_plots_declared_in_the_wrong_utm_zone_name_the_right_one(tmp_path):
+    """EPSG:25833 coordinates in a file that says EPSG:25832 miss Oslo by ~200 km."""
+    from sitefinder.api import Study
+    from sitefinder.config import default_scenario
+
+    centre = gpd.GeoSeries([shapely.Point(10.765, 59.913)], crs=4326).to_crs(25833).iloc[0]
+    square = shapely.box(centre.x - 15, centre.y - 15, centre.x + 15, centre.y + 15)
+    path = tmp_path / "wrong_zone.gpkg"
+    gpd.GeoDataFrame({"plot_id": ["A"]}, geometry=[square], crs=25832).to_file(path)
+    study = Study(path, CLIP, default_scenario(), layers_dir=tmp_path / "layers",
+                  cache_dir=None)
+    with pytest.raises(InputError, match="EPSG:25833") as info:
+        study.score()
+    assert "wrong_zone.gpkg" in str(info.value) and "--plots-crs EPSG:25833" in str(info.value)
+
+
+def test_geopackage_with_several_layers_is_refused_naming_them(tmp_path):
+    """Reading only the first layer would lose the plots of the others without a word."""
+    path = tmp_path / "utkast.gpkg"
+    for layer, x0 in (("utkast", 0), ("endelig", 100)):
+        gpd.GeoDataFrame({"plot_id": [f"{layer}-1"]}, geometry=[shapely.box(x0, 0, x0 + 30, 30)],
+                         crs=25832).to_file(path, layer=layer)
+    with pytest.raises(InputError, match="2 layers") as info:
+        read_plots(path)
+    assert "utkast" in str(info.value) and "endelig" in str(info.value)
+    assert len(read_plots(path, layer="endelig")) == 1

@@ -110,7 +110,7 @@ def test_csv_with_wkt_and_with_lat_lon(tmp_path):
 
     latlon = tmp_path / "latlon.csv"
     # Two points in St. Hanshaugen's residential streets (away from the drug scene by Oslo S).
-    latlon.write_text("plot_id,lat,lon,area_m2\nx,59.9268,10.7400,800\ny,59.9290,10.7452,\n")
+    latlon.write_text("plot_id,lat,lon,area_m2\nx,59.9268,10.7400,800\ny,59.9283,10.7420,\n")
     plots = read_plots(latlon)
     assert plots.crs.to_epsg() == 4326 and len(plots) == 2
 
@@ -135,7 +135,7 @@ def test_plot_outside_network_area_gets_status(tmp_path, scenario):
 def test_points_from_lat_lon_csv_are_ranked(tmp_path, scenario):
     latlon = tmp_path / "latlon.csv"
     # Two points in St. Hanshaugen's residential streets (away from the drug scene by Oslo S).
-    latlon.write_text("plot_id,lat,lon,area_m2\nx,59.9268,10.7400,800\ny,59.9290,10.7452,\n")
+    latlon.write_text("plot_id,lat,lon,area_m2\nx,59.9268,10.7400,800\ny,59.9283,10.7420,\n")
     study = Study(latlon, OSM_PBF, scenario, layers_dir=tmp_path / "layers", cache_dir=None)
     ranked = study.score().set_index("plot_id")
     assert ranked["status"].tolist() == ["ok", "ok"]

@@ -200,3 +200,25 @@ def test_bad_rasters_raise_input_errors(tmp_path):
         zonal_stats(plots, DTM, band=3)
     with pytest.raises(InputError, match="plot geometries have no coordinate"):
         zonal_stats(gpd.GeoSeries([pixel_box(5, 5, 8, 8)]), DTM)
+
+
+def test_point_plot_takes_the_value_of_the_pixel_it_lies_in(tmp_path):
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    import shapely
+    from rasterio.transform import from_origin
+
+    from sitefinder.sources.raster import zonal_stats
+
+    path = tmp_path / "grid.tif"
+    values = np.arange(16, dtype="float32").reshape(4, 4)  # row-major, north row first
+    with rasterio.open(path, "w", driver="GTiff", height=4, width=4, count=1,
+                       dtype="float32", crs="EPSG:25833",
+                       transform=from_origin(1000, 2000, 10, 10)) as dst:
+        dst.write(values, 1)
+    # (1025, 1985): column 2, row 1 → value 6; a polygon of four whole pixels → their mean.
+    plots = gpd.GeoSeries([shapely.Point(1025, 1985), shapely.box(1000, 1980, 1020, 2000)],
+                          crs="EPSG:25833")
+    out = zonal_stats(plots, path, "mean")
+    assert out["value"].tolist() == [6.0, (0 + 1 + 4 + 5) / 4]

@@ -173,3 +173,23 @@ def test_nothing_known_nearby_is_ideal_for_what_a_plot_should_be_away_from():
     # No shop within reach: unacceptable, not ideal.
     assert out["value_grocery"].tolist() == [0.0, 1.0]
     assert out["status"].tolist() == ["ok", "ok"]
+
+
+def test_plot_fact_columns_read_from_csv_as_text_are_valued_or_refused():
+    from sitefinder.config import Criterion
+    from sitefinder.errors import InputError
+
+    scenario = default_scenario()
+    price = Criterion(metric="price_nok", weight=1, label_nb="tomtepris", label_en="price",
+                      value={"kind": "linear", "ideal": 1e6, "unacceptable": 5e6})
+    priced = scenario.model_copy(update={"criteria": {**scenario.criteria, "price": price}})
+    metrics = _metrics(dist_transit_m=[300.0, 300.0, 300.0])
+    metrics["price_nok"] = pd.Series(["1000000", "3000000", "ukjent"], dtype=object)
+    out = score_metrics(metrics, priced)
+    assert out["value_price"].tolist() == [1.0, 0.5, 0.0]
+    assert "tomtepris: ingen data" in out["explanation_nb"].iloc[2]
+    zoning = price.model_copy(update={"metric": "zoning"})
+    by_zoning = scenario.model_copy(update={"criteria": {**scenario.criteria, "z": zoning}})
+    metrics["zoning"] = ["bolig", "næring", None]
+    with pytest.raises(InputError, match="'zoning', which holds text"):
+        score_metrics(metrics, by_zoning)

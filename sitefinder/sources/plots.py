@@ -156,7 +156,30 @@ def _parse_crs(crs: str, path: Path) -> CRS:
         ) from None
 
 
+def _refuse_several_layers(path: Path) -> None:
+    """Refuse a plot file with several layers unless one is named.
+
+    A GeoPackage with drafts and a final list is ambiguous: reading the first layer would
+    silently leave the other plots out.
+    """
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # unreadable: the read below reports it with its own message
+        return
+    spatial = [str(name) for name, geometry in layers if geometry is not None]
+    if len(spatial) > 1:
+        raise InputError(
+            f"the plot file holds {len(spatial)} layers ({', '.join(spatial)}); sitefinder "
+            "does not guess which are the candidate plots",
+            path=path,
+            hint="Save the layer with the plots as a file of its own (QGIS: Export > Save "
+            "Features As), or pass layer= to read_plots/Study from Python",
+        )
+
+
 def _read_vector(path: Path, layer: str | None) -> gpd.GeoDataFrame:
+    if layer is None:
+        _refuse_several_layers(path)
     try:
         # on_invalid="ignore": a broken geometry must not abort the whole file; it
         # becomes an empty geometry that _check_geometries reports per plot.
@@ -630,6 +653,62 @@ def diagnose_plots_crs(
                 "y = latitude)",
             )
     return None
+
+
+#: UTM zones Norwegian data come in (ETRS89 and WGS 84): a file declaring the wrong one
+#: lands hundreds of kilometres away.
+_NORDIC_UTM_EPSG: tuple[int, ...] = (25832, 25833, 25835, 32632, 32633, 32635)
+
+
+def check_utm_zone(
+    plots: gpd.GeoDataFrame,
+    file_crs: CRS | None,
+    extent: tuple[float, float, float, float],
+    *,
+    path: str | Path | None = None,
+) -> None:
+    """Refuse plots that miss the extract but would lie in it read in another UTM zone.
+
+    Called when no plot reached the walking network: e.g. EPSG:25833 coordinates in a file
+    that declares EPSG:25832 (or ``--plots-crs`` given wrong) come out 100–300 km away.
+
+    Parameters
+    ----------
+    plots : GeoDataFrame
+        Plots (any CRS) with ``status``.
+    file_crs : CRS or None
+        The CRS the plot coordinates were read in (the file's, or ``--plots-crs``).
+    extent : tuple of float
+        West, south, east, north of the map extract in degrees.
+    path : str or Path, optional
+        The plot file, for the message.
+
+    Raises
+    ------
+    InputError
+        Another Nordic UTM zone places at least half the plots inside the extract.
+    """
+    if file_crs is None or file_crs.is_geographic:
+        return
+    xy = _plot_points(plots.to_crs(file_crs))
+    west, south, east, north = extent
+    if xy is None or not (east > west and north > south):
+        return
+    m = _EXTENT_MARGIN_DEG
+    for code in _NORDIC_UTM_EPSG:
+        if code == file_crs.to_epsg():
+            continue
+        lon, lat = Transformer.from_crs(code, 4326, always_xy=True).transform(*xy.T)
+        lon, lat = np.asarray(lon), np.asarray(lat)
+        inside = (lon >= west - m) & (lon <= east + m) & (lat >= south - m) & (lat <= north + m)
+        if inside.mean() >= 0.5:
+            raise InputError(
+                f"no plot lies in the map extract as read in {file_crs.to_string()}, but "
+                f"they would read as EPSG:{code}: the plots' CRS looks wrong",
+                path=path,
+                hint=f"Set --plots-crs EPSG:{code} (for a file that declares the wrong CRS, "
+                "set it in QGIS with Layer > Set CRS and save again)",
+            )
 
 
 def check_plots_crs(

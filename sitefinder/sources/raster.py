@@ -470,6 +470,12 @@ def _one_zone(
     geographic: bool,
 ) -> tuple[float, float, str]:
     """Return (value, coverage, status) for one geometry in the raster's CRS."""
+    if geom is not None and not geom.is_empty and shapely.get_type_id(geom) in (0, 4):
+        # A point plot (CSV lat/lon) has no area: it takes the value of the pixel it lies
+        # in, read through a square far smaller than a pixel.
+        centre = shapely.centroid(geom)
+        half = 0.005 * min(abs(src.transform.a), abs(src.transform.e))
+        geom = shapely.box(centre.x - half, centre.y - half, centre.x + half, centre.y + half)
     if geom is None or geom.is_empty or geom.area <= 0:
         return np.nan, 0.0, STATUS_EMPTY_GEOMETRY
     left, bottom, right, top = geom.bounds
