@@ -287,6 +287,12 @@ def write_meeting_report(
         _title(s.label_nb if scenario.language == "nb" else s.label_en) for s in shown
     } | set(SENSITIVE_LAYERS)
     layers = {name: frame for name, frame in map_layers(study, public).items() if name in labels}
+    # What the map data lacks (criteria left out, incomplete dwellings) belongs in the
+    # report too: a council reads the scores there, not in the manifest.
+    ranked = ranked.copy()
+    warnings = study.data_warnings()
+    ranked.attrs["data_warnings_nb"] = [w.nb for w in warnings]
+    ranked.attrs["data_warnings_en"] = [w.en for w in warnings]
     html, pdf = write_report(
         ranked,
         out_dir,

@@ -398,6 +398,9 @@ def write_report(
                          hint="Pass the GeoDataFrame returned by sitefinder.run")
     t = TEXT[language]
     notes = [] if selection is None else list(selection.attrs.get(f"notes_{language}", []))
+    # Gaps in the map data (``ranked.attrs["data_warnings_<language>"]``, set by
+    # sitefinder.publish) qualify every score, so they go with the method too.
+    notes += list(ranked.attrs.get(f"data_warnings_{language}", []))
     if notes:
         # Caveats of the selection (e.g. concentration checked without existing sites) go
         # with the method, which is what a reader checks the chosen sites against.
