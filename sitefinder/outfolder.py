@@ -1048,7 +1048,18 @@ def raster_problem(path: str | Path, *, whole: bool = False) -> str | None:
 
 def print_used_inputs(inputs: StudyInputs, source: str, *, file=None) -> None:
     """Tell the user which plot and OSM files a run uses when they were not given."""
-    print(f"Using {source}: plots {inputs.plots}, OSM {inputs.osm}"
-          + (f", scenario {inputs.scenario}" if inputs.scenario else ""),
+    shown = {k: _shown_path(getattr(inputs, k)) for k in ("plots", "osm", "scenario")}
+    print(f"Using {source}: plots {shown['plots']}, OSM {shown['osm']}"
+          + (f", scenario {shown['scenario']}" if inputs.scenario else ""),
           file=file or sys.stdout, flush=True)
+
+
+def _shown_path(path: Path | None) -> str:
+    """A path as a user reads it: relative to the working folder when it lies inside."""
+    if path is None:
+        return ""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 

@@ -370,8 +370,10 @@ def test_run_without_inputs_names_the_files_it_uses(work, tmp_path):
     proc = sitefinder(work, "run", "--out", out)
     assert f"Using the study in {out}" in proc.stdout and str(CLIP.resolve()) in proc.stdout
     assert_complete(out)
-    # A folder without a study: the bundled demo data, said so before anything is read
-    # (here the working folder has no data/, so the run then stops on the missing file).
+    # A folder without a study: the bundled demo data, said so before anything is read,
+    # found beside the package even though this working folder has no data/.
     proc = sitefinder(work, "run", "--out", tmp_path / "new", check=False)
-    assert "Using the bundled demo data: plots data/plots.gpkg" in proc.stdout
-    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    bundled = Path(__file__).resolve().parents[1] / "data" / "plots.gpkg"
+    assert f"Using the bundled demo data: plots {bundled}" in proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert_complete(tmp_path / "new")

@@ -220,5 +220,8 @@ def test_metrics_cache_follows_the_crs_the_file_is_read_in(tmp_path):
     right = Study(wkt, OSM_PBF, scenario, plots_crs="EPSG:25832", **kwargs).score()
     assert right.loc[0, "status"] in ("ok", "too_small")  # measured on the network
     wrong = Study(wkt, OSM_PBF, scenario, plots_crs="EPSG:25833", **kwargs)
-    # Same file, another CRS: the plot is 300+ km away and must be measured again.
-    assert wrong.score().loc[0, "status"] == "outside_network" and not wrong.cache_hit
+    # Same file, another CRS: the plot is 300+ km away, is measured again (not taken from
+    # the cache) and the user is told which CRS would put it on the map.
+    with pytest.raises(InputError, match="would read as EPSG:25832"):
+        wrong.score()
+    assert not wrong.cache_hit

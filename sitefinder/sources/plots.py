@@ -660,6 +660,12 @@ def diagnose_plots_crs(
 _NORDIC_UTM_EPSG: tuple[int, ...] = (25832, 25833, 25835, 32632, 32633, 32635)
 
 
+def _utm_zone(crs: CRS) -> int | None:
+    """The UTM zone number of an EPSG 258xx/326xx CRS, else None."""
+    code = crs.to_epsg() or 0
+    return code % 100 if code // 100 in (258, 326) else None
+
+
 def check_utm_zone(
     plots: gpd.GeoDataFrame,
     file_crs: CRS | None,
@@ -695,13 +701,20 @@ def check_utm_zone(
     if xy is None or not (east > west and north > south):
         return
     m = _EXTENT_MARGIN_DEG
-    for code in _NORDIC_UTM_EPSG:
-        if code == file_crs.to_epsg():
-            continue
-        lon, lat = Transformer.from_crs(code, 4326, always_xy=True).transform(*xy.T)
+
+    def share_inside(crs: CRS | int) -> float:
+        lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(*xy.T)
         lon, lat = np.asarray(lon), np.asarray(lat)
         inside = (lon >= west - m) & (lon <= east + m) & (lat >= south - m) & (lat <= north + m)
-        if inside.mean() >= 0.5:
+        return float(inside.mean())
+
+    if share_inside(file_crs) > 0:
+        return  # the plots are in the extract: something else keeps them off the network
+    zone = _utm_zone(file_crs)
+    for code in _NORDIC_UTM_EPSG:
+        if code % 100 == zone:
+            continue  # ETRS89 and WGS 84 of the same zone lie within a metre of each other
+        if share_inside(code) >= 0.5:
             raise InputError(
                 f"no plot lies in the map extract as read in {file_crs.to_string()}, but "
                 f"they would read as EPSG:{code}: the plots' CRS looks wrong",
