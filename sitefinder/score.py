@@ -250,8 +250,8 @@ def _judged_status(
     for name, c in scenario.criteria.items():
         if c.exclude_when_unacceptable and name not in dropped:
             # A missing value (nothing of that kind nearby, or no data) is not "unacceptable".
-            hit = measured & (values[name].to_numpy() <= 0) & out[c.metric].notna().to_numpy()
             numbers = pd.to_numeric(out[c.metric], errors="coerce").astype(float)
+            hit = measured & (values[name].to_numpy() <= 0) & numbers.notna().to_numpy()
             shown = numbers.map(lambda v, m=c.metric: _number(v, m)).to_numpy(dtype=object)
             _add_reason(
                 status, reason_nb, reason_en, hit,
