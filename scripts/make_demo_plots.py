@@ -66,6 +66,8 @@ import pyogrio
 import shapely
 
 from sitefinder.capacity import CapacitySettings, plan_units
+from sitefinder.config import default_scenario
+from sitefinder.layers import plain_tag_values
 from sitefinder.sources.osm import read_osm
 
 REPO = Path(__file__).resolve().parents[1]
@@ -422,26 +424,10 @@ def street_names(plots: gpd.GeoDataFrame, lines: gpd.GeoDataFrame) -> pd.Series:
 RESIDENTIAL_STREAM = (SEED, 2)
 FACTS_STREAM = (SEED, 3)
 
-#: Buildings people live in: these types (those of the default scenario's ``dwellings``
-#: layer, plus villa), any building with an address node inside, and untyped buildings of
-#: at least UNTYPED_HOME_M2 in residential land (as the ``dwellings`` layer counts them).
-DWELLING_BUILDINGS = {
-    "house",
-    "detached",
-    "semidetached_house",
-    "terrace",
-    "apartments",
-    "residential",
-    "bungalow",
-    "villa",
-    "farm",
-    "dormitory",
-    "cabin",
-    "houseboat",
-    "semi",
-    "duplex",
-    "row_house",
-}
+#: Buildings people live in: the typed buildings of the default scenario's ``dwellings``
+#: layer, any building with an address node inside, and untyped buildings of at least
+#: UNTYPED_HOME_M2 in residential land (as the ``dwellings`` layer counts them).
+DWELLING_BUILDINGS = plain_tag_values(default_scenario().layers["dwellings"], "building")
 UNTYPED_HOME_M2 = 30.0
 #: Low-rise homes: plots near them are drawn more often (villa and small-house streets).
 LOW_RISE_BUILDINGS = {"house", "detached", "semidetached_house", "terrace", "bungalow", "villa"}

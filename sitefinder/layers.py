@@ -80,6 +80,27 @@ def _kind_labels(frame: pd.DataFrame, spec: LayerSpec) -> pd.Series:
     return kind
 
 
+def plain_tag_values(spec: LayerSpec, key: str) -> set[str]:
+    """Values of ``key`` that put a feature in the layer on their own.
+
+    Only rules with that one key and no other condition (name, area, inside another layer)
+    count, e.g. the typed buildings of the ``dwellings`` layer. Scripts and tests that must
+    agree with a scenario's layer read its values here instead of copying the list.
+
+    Examples
+    --------
+    >>> from sitefinder.config import default_scenario
+    >>> "house" in plain_tag_values(default_scenario().layers["dwellings"], "building")
+    True
+    """
+    values: set[str] = set()
+    for rule in spec.rules:
+        plain = rule.name_regex is None and rule.inside_layer is None and not rule.min_area_m2
+        if plain and set(rule.tags) == {key} and rule.tags[key] != "*":
+            values |= set(rule.tags[key])
+    return values
+
+
 def check_layer_keys(scenario: Scenario) -> None:
     """Refuse tag rules on OSM keys the reader does not keep (they would match nothing)."""
     problems = []

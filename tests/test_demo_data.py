@@ -13,6 +13,8 @@ import pytest
 import shapely
 
 from sitefinder.capacity import CapacitySettings, plan_units
+from sitefinder.config import default_scenario
+from sitefinder.layers import plain_tag_values
 from tests.conftest import DATA, DEMO_PLOTS, TEST_DATA
 
 REQUIRED_COLUMNS = {
@@ -38,23 +40,7 @@ ZONING = {
 RESIDENTIAL = "landuse=residential"
 SINGLE_HOUSE_MAX_M2 = 600.0  # residential plots up to this size are single-house plots
 # Dwelling types, as the default scenario's `dwellings` layer has them.
-DWELLINGS = {
-    "house",
-    "detached",
-    "semidetached_house",
-    "terrace",
-    "apartments",
-    "residential",
-    "bungalow",
-    "villa",
-    "farm",
-    "dormitory",
-    "cabin",
-    "houseboat",
-    "semi",
-    "duplex",
-    "row_house",
-}
+DWELLINGS = plain_tag_values(default_scenario().layers["dwellings"], "building")
 DRUG_SCENES = DATA / "oslo_drug_scenes.gpkg"
 DRUG_SCENE_KINDS = {
     "open_drug_scene",
