@@ -63,6 +63,23 @@ def _world(tmp_path):
     return path, plots_path
 
 
+def _footway() -> OsmBuilder:
+    """A world with one footway 10 m east of the test plot, to build on."""
+    osm = OsmBuilder()
+    osm.way([(140, -50), (140, 450)], highway="footway")
+    return osm
+
+
+def _study_of_the_plot(tmp_path, osm: OsmBuilder) -> Study:
+    """The 30 m test plot (100..130, 100..130) in the world ``osm``, default scenario."""
+    osm_path = osm.write(tmp_path / "world.osm")
+    ring = [lonlat(x, y) for x, y in square(100, 100, 30)]
+    gpd.GeoDataFrame({"plot_id": ["P"]}, geometry=[shapely.Polygon(ring)],
+                     crs="EPSG:4326").to_file(tmp_path / "p.geojson")
+    return Study(tmp_path / "p.geojson", osm_path, default_scenario(),
+                 layers_dir=tmp_path / "layers", cache_dir=None)
+
+
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("world")
@@ -99,17 +116,9 @@ def test_plot_near_drug_service_is_excluded_and_says_why(measured):
 
 
 def test_dwelling_on_or_beside_the_plot_excludes_it(tmp_path):
-    osm = OsmBuilder()
-    osm.way([(140, -50), (140, 450)], highway="footway")
+    osm = _footway()
     osm.way(square(125, 110, 10), closed=True, building="house")  # overlaps the plot
-    osm_path = osm.write(tmp_path / "w.osm")
-    ring = [lonlat(x, y) for x, y in square(100, 100, 30)]
-    plots = gpd.GeoDataFrame({"plot_id": ["P"]}, geometry=[shapely.Polygon(ring)],
-                             crs="EPSG:4326")
-    plots.to_file(tmp_path / "p.geojson")
-    ranked = Study(tmp_path / "p.geojson", osm_path, default_scenario(),
-                   layers_dir=tmp_path / "layers", cache_dir=None).score()
-    row = ranked.iloc[0]
+    row = _study_of_the_plot(tmp_path, osm).score().iloc[0]
     assert row["dwelling_dist_m"] == 0
     assert row["status"] == "excluded"
     assert "10 m" in row["status_reason_nb"] and "10 m" in row["status_reason_en"]
@@ -128,15 +137,8 @@ def test_area_cut_at_the_extract_edge_is_kept_clipped(tmp_path):
     assert parks.geometry.area.iloc[0] == pytest.approx(250 * 250 / 2, rel=0.01)
 
 
-def test_empty_drug_scene_layer_leaves_the_criterion_out_and_warns(measured, tmp_path):
-    osm = OsmBuilder()
-    osm.way([(140, -50), (140, 450)], highway="footway")
-    osm_path = osm.write(tmp_path / "empty.osm")
-    ring = [lonlat(x, y) for x, y in square(100, 100, 30)]
-    gpd.GeoDataFrame({"plot_id": ["P"]}, geometry=[shapely.Polygon(ring)],
-                     crs="EPSG:4326").to_file(tmp_path / "p.geojson")
-    study = Study(tmp_path / "p.geojson", osm_path, default_scenario(),
-                  layers_dir=tmp_path / "layers", cache_dir=None)
+def test_empty_drug_scene_layer_leaves_the_criterion_out_and_warns(tmp_path):
+    study = _study_of_the_plot(tmp_path, _footway())
     row = study.score().iloc[0]
     assert "rusmiljø: ingen i kartdataene, ikke vektlagt" in row["explanation_nb"]
     codes = [w.code for w in study.data_warnings()]
@@ -169,18 +171,12 @@ def test_scenario_judges_columns_of_the_plot_file(tmp_path):
 
 
 def test_run_warns_when_most_buildings_are_untyped_and_dwellings_are_few(tmp_path):
-    osm = OsmBuilder()
-    osm.way([(140, -50), (140, 450)], highway="footway")
+    osm = _footway()
     osm.way([(200, 0), (500, 0), (500, 300), (200, 300)], closed=True, landuse="residential")
     osm.way(square(300, 100, 12), closed=True, building="house")  # the only dwelling
     for i in range(5):  # untyped buildings outside residential land, without addresses
         osm.way(square(-200 + 30 * i, 100, 12), closed=True, building="yes")
-    osm_path = osm.write(tmp_path / "untyped.osm")
-    ring = [lonlat(x, y) for x, y in square(100, 100, 30)]
-    gpd.GeoDataFrame({"plot_id": ["P"]}, geometry=[shapely.Polygon(ring)],
-                     crs="EPSG:4326").to_file(tmp_path / "p.geojson")
-    study = Study(tmp_path / "p.geojson", osm_path, default_scenario(),
-                  layers_dir=tmp_path / "layers", cache_dir=None)
+    study = _study_of_the_plot(tmp_path, osm)
     study.score()
     warnings = {w.code: w for w in study.data_warnings()}
     assert "83 %" in warnings["untyped_buildings"].nb  # 5 of 6 buildings
@@ -192,16 +188,10 @@ def test_run_warns_when_most_buildings_are_untyped_and_dwellings_are_few(tmp_pat
 def test_plot_counts_as_inside_industrial_land_from_half_its_area(tmp_path, inside_m, excluded):
     # The plot is the 30 × 30 m square (100..130, 100..130); industrial land ends at
     # x = 100 + inside_m, so 60 % (18 m) or 40 % (12 m) of the plot lies in it.
-    osm = OsmBuilder()
-    osm.way([(140, -50), (140, 450)], highway="footway")
+    osm = _footway()
     osm.way([(0, 0), (100 + inside_m, 0), (100 + inside_m, 300), (0, 300)], closed=True,
             landuse="industrial")
-    osm_path = osm.write(tmp_path / "w.osm")
-    ring = [lonlat(x, y) for x, y in square(100, 100, 30)]
-    gpd.GeoDataFrame({"plot_id": ["P"]}, geometry=[shapely.Polygon(ring)],
-                     crs="EPSG:4326").to_file(tmp_path / "p.geojson")
-    row = Study(tmp_path / "p.geojson", osm_path, default_scenario(),
-                layers_dir=tmp_path / "layers", cache_dir=None).score().iloc[0]
+    row = _study_of_the_plot(tmp_path, osm).score().iloc[0]
     assert bool(row["inside_industrial"]) is excluded
     assert (row["status"] == "excluded") is excluded
     assert row["industrial_dist_m"] == 0
