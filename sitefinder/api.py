@@ -302,7 +302,7 @@ class Study:
                     self.scenario.districts.name_column,
                 )
         self._metrics = pd.concat([metrics, rasters, capacity], axis=1)
-        self._empty = {name for name, frame in layers.frames.items() if len(frame) == 0}
+        self._empty = layers.empty()
         bar.update()
         bar.close()
         if self.cache_dir is not None:

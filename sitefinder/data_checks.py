@@ -21,7 +21,7 @@ import shapely
 
 from sitefinder.config import Scenario
 from sitefinder.layers import LayerSet
-from sitefinder.score import layer_of
+from sitefinder.score import criteria_without_data, layer_of
 from sitefinder.sources.osm import OsmData
 
 #: Share of buildings tagged only ``building=yes`` above which dwellings may be missing.
@@ -71,11 +71,12 @@ def empty_layer_warnings(layers: LayerSet, scenario: Scenario) -> list[DataWarni
     One warning, not one per criterion: an extract filtered to streets only would
     otherwise bury the summary under a dozen lines saying the same thing.
     """
+    # The same rule the score uses to leave these criteria out.
+    empty_layers = layers.empty()
     empty = [
-        (name, c, layer_of(c.metric))
-        for name, c in scenario.criteria.items()
-        if c.weight > 0 and layer_of(c.metric) in layers.frames
-        and len(layers[layer_of(c.metric)]) == 0
+        (name, scenario.criteria[name], layer_of(scenario.criteria[name].metric))
+        for name in criteria_without_data(scenario, empty_layers)
+        if scenario.criteria[name].weight > 0
     ]
     if not empty:
         return []

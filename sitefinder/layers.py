@@ -55,6 +55,10 @@ class LayerSet:
     def __getitem__(self, name: str) -> gpd.GeoDataFrame:
         return self.frames[name]
 
+    def empty(self) -> set[str]:
+        """Names of the layers without a single feature (their criteria are left out)."""
+        return {name for name, frame in self.frames.items() if len(frame) == 0}
+
 
 def _rule_mask(frame: pd.DataFrame, tags: dict, name_regex: str | None) -> np.ndarray:
     mask = np.ones(len(frame), dtype=bool)

@@ -212,7 +212,7 @@ def score_metrics(
     check_numeric(out, scenario)
     values = criterion_values(out, scenario)
     weights = pd.Series({n: c.weight for n, c in scenario.criteria.items()}, dtype=float)
-    dropped = [n for n, c in scenario.criteria.items() if layer_of(c.metric) in empty_layers]
+    dropped = criteria_without_data(scenario, empty_layers)
     weights[dropped] = 0.0
     total = weights.sum()
     score = 100 * (values.to_numpy() @ weights.to_numpy()) / total if total > 0 else np.nan
@@ -273,6 +273,19 @@ def _judged_status(
         reason_nb[small] = out["capacity_reason_nb"].to_numpy()[small]
         reason_en[small] = out["capacity_reason_en"].to_numpy()[small]
     return status, reason_nb, reason_en
+
+
+def criteria_without_data(scenario: Scenario, empty_layers: Iterable[str]) -> list[str]:
+    """Criteria left out of the score because their layer has no feature at all.
+
+    Examples
+    --------
+    >>> from sitefinder.config import default_scenario
+    >>> criteria_without_data(default_scenario(), {"drug_scenes", "pharmacy"})
+    ['pharmacy', 'drug_scene']
+    """
+    empty = set(empty_layers)
+    return [n for n, c in scenario.criteria.items() if layer_of(c.metric) in empty]
 
 
 def exclusion_hits(column: pd.Series, exclusion: Exclusion) -> np.ndarray:
