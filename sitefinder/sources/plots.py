@@ -587,6 +587,15 @@ def to_local(frame: gpd.GeoDataFrame, crs: CRS) -> gpd.GeoDataFrame:
     return out
 
 
+def _in_extent(
+    lon: np.ndarray, lat: np.ndarray, extent: tuple[float, float, float, float]
+) -> np.ndarray:
+    """Which points lie in the extract's extent (degrees), with a small margin."""
+    west, south, east, north = extent
+    m = _EXTENT_MARGIN_DEG
+    return (lon >= west - m) & (lon <= east + m) & (lat >= south - m) & (lat <= north + m)
+
+
 def diagnose_plots_crs(
     plots: gpd.GeoDataFrame, extent: tuple[float, float, float, float]
 ) -> tuple[str, str] | None:
@@ -615,10 +624,9 @@ def diagnose_plots_crs(
     west, south, east, north = extent
     if not (np.isfinite(extent).all() and east > west and north > south):
         return None
-    m = _EXTENT_MARGIN_DEG
 
     def inside(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        return (lon >= west - m) & (lon <= east + m) & (lat >= south - m) & (lat <= north + m)
+        return _in_extent(lon, lat, extent)
 
     lon, lat = Transformer.from_crs(plots.crs, 4326, always_xy=True).transform(*xy.T)
     with np.errstate(invalid="ignore"):
@@ -700,13 +708,10 @@ def check_utm_zone(
     west, south, east, north = extent
     if xy is None or not (east > west and north > south):
         return
-    m = _EXTENT_MARGIN_DEG
 
     def share_inside(crs: CRS | int) -> float:
         lon, lat = Transformer.from_crs(crs, 4326, always_xy=True).transform(*xy.T)
-        lon, lat = np.asarray(lon), np.asarray(lat)
-        inside = (lon >= west - m) & (lon <= east + m) & (lat >= south - m) & (lat <= north + m)
-        return float(inside.mean())
+        return float(_in_extent(np.asarray(lon), np.asarray(lat), extent).mean())
 
     if share_inside(file_crs) > 0:
         return  # the plots are in the extract: something else keeps them off the network
