@@ -73,3 +73,11 @@ class ScenarioError(InputError):
 
 class InfeasibleError(SitefinderError):
     """A selection request that no set of sites can satisfy."""
+
+
+class SelectionTimeout(SitefinderError):
+    """The selection solver ran out of time before it found a set that keeps every rule.
+
+    Not a proof that no set exists: raising ``time_limit_s`` (scenario ``clustering:``)
+    or asking for less may find one.
+    """

@@ -56,13 +56,26 @@ sites are to their geometry.
 
 Solving
 -------
-Up to ``exact_max_candidates`` eligible candidates the model is solved exactly as a
-mixed-integer programme with :func:`scipy.optimize.milp` (HiGHS); the result reports
-``optimal=True`` with the solver's bound and gap. Above that a greedy heuristic takes
-blocks of units in descending value per unit — opening a plot with up to
-``preferred_units_per_site`` units is worth its score per unit, topping an open plot up to
-its limit ``extra_unit_value`` × its score — and reports its gap to the bound of the LP
-relaxation of the same model.
+The model is always solved exactly as a mixed-integer programme with
+:func:`scipy.optimize.milp` (HiGHS); the result reports ``optimal=True`` with the solver's
+bound and gap. Up to ``exact_max_candidates`` eligible candidates every spacing pair is a
+row of the model. Above it — screening cells of a whole municipality give tens of
+thousands of candidates and millions of pairs closer than the spacing — the pairs are not
+written out. Instead:
+
+* **clique rows**: sites in one square of side ``min_spacing_m``/√2 are pairwise closer
+  than the spacing, so at most one of them is chosen (Σ *y* ≤ 1). Two square grids, the
+  second shifted by half a side, give each site two such rows; together they hold most
+  conflicting pairs at a fraction of the rows;
+* **lazy pairs**: the model is solved with those rows; any two chosen sites still closer
+  than the spacing (across square borders) become a pair row, and the model is solved
+  again, until the chosen set keeps the spacing. Each solve is a relaxation of the full
+  model, so the last one's set is optimal for the full model and its bound is a true
+  bound; an infeasible relaxation proves the full request infeasible.
+
+When ``time_limit_s`` runs out the best set found that keeps every rule is returned with
+``optimal=False``, ``status="time_limit"`` and its proven gap; when no such set was found
+in time, :class:`SelectionTimeout` says so. Infeasibility is reported only when proven.
 
 Infeasible requests raise :class:`~sitefinder.errors.InfeasibleError`, naming what can be
 delivered under the limits and which limit, relaxed on its own, would make the request
@@ -99,7 +112,7 @@ from sitefinder.capacity import (
     require_projected,
     too_small_texts,
 )
-from sitefinder.errors import InfeasibleError, InputError
+from sitefinder.errors import InfeasibleError, InputError, SelectionTimeout
 
 
 class ClusteringSettings(BaseModel):
@@ -143,8 +156,9 @@ class ClusteringSettings(BaseModel):
     "good spread between city districts"). Plots outside every district are not limited."""
 
     exact_max_candidates: Annotated[int, Field(ge=0)] = 5000
-    """Largest number of eligible candidates solved exactly (MILP); above it the greedy
-    heuristic runs and reports its gap to the LP bound."""
+    """Largest number of eligible candidates whose spacing pairs are all written into the
+    model up front; above it clique rows and lazily added pairs keep the model small. The
+    solution is exact either way (see the module docstring)."""
 
     time_limit_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
     """Time limit for the MILP solver, seconds. When it is hit the best solution found is
@@ -170,20 +184,20 @@ class SelectionResult:
         trimmed to the chosen units (MultiPolygon, empty when the candidates had none).
         Sorted by descending score.
     status : str
-        ``"optimal"``, ``"time_limit"`` (MILP stopped early with a feasible set) or
-        ``"heuristic"`` (greedy).
+        ``"optimal"`` or ``"time_limit"`` (MILP stopped early with a set that keeps every
+        rule; see ``gap``).
     optimal : bool
         Whether the set is proven optimal.
     objective : float
         Σ score × units of the chosen set, with units above ``preferred_units_per_site``
         on a site counted at ``extra_unit_value`` × score, minus concentration penalties.
     bound : float
-        Upper bound on the best possible objective (MILP dual bound, or LP relaxation for
-        the greedy method).
+        Upper bound on the best possible objective (the MILP's dual bound).
     gap : float
         ``(bound - objective) / max(|bound|, 1e-9)``; 0 when optimal.
     method : str
-        ``"milp"`` or ``"greedy"``.
+        ``"milp"`` (every spacing pair in the model) or ``"milp-lazy"`` (clique rows and
+        lazily added pairs, above ``exact_max_candidates``).
     reasons : DataFrame
         One row per candidate not chosen (index from the candidates), columns
         ``plot_id``, ``reason_code``, ``reason_nb``, ``reason_en``. Codes: ``excluded``,
@@ -455,6 +469,7 @@ class _Limits:
     min_units: int
     preferred: int = HARD_MAX_UNITS_PER_SITE
     extra_value: float = 1.0
+    lazy_above: int = 5000  # eligible sites above which spacing pairs are added lazily
 
 
 @dataclasses.dataclass
@@ -491,7 +506,7 @@ class _Model:
     s: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
-    conflicts: np.ndarray  # (k, 2) eligible-local pairs closer than min_spacing
+    conflicts: np.ndarray  # (k, 2) eligible-local pairs closer than min_spacing, in the model
     near: list[np.ndarray]  # per eligible site: other eligible sites within radius, not conflicting
     e: np.ndarray  # existing units within the radius, per eligible site
     big_m: np.ndarray  # concentration big-M per eligible site (≤ 0: never binding)
@@ -499,6 +514,10 @@ class _Model:
     wk: np.ndarray  # eligible-local sites with an excess variable w
     groups: list[np.ndarray]  # eligible-local members of each district needing a limit
     limits: _Limits
+    xy: np.ndarray = dataclasses.field(default_factory=lambda: np.empty((0, 2)))
+    # Lazy models only: clique rows (members of one square) and whether pairs are lazy.
+    cliques: list[np.ndarray] = dataclasses.field(default_factory=list)
+    lazy: bool = False
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -533,22 +552,45 @@ def _eligibility(c: _Candidates, lim: _Limits) -> tuple[np.ndarray, np.ndarray]:
     return code, hi_all
 
 
-def _neighbours(xy: np.ndarray, radius: float, conflicts: np.ndarray) -> list[np.ndarray]:
-    """Per site, the other sites within ``radius`` that may be chosen together with it."""
+def _neighbours(xy: np.ndarray, radius: float, spacing: float) -> list[np.ndarray]:
+    """Per site, the other sites within ``radius`` that may be chosen together with it.
+
+    Pairs closer than ``spacing`` may not both be chosen, so they never share a
+    neighbourhood; leaving them out keeps the concentration rows short.
+    """
     m = len(xy)
-    near: list[np.ndarray] = [np.empty(0, dtype=np.int64) for _ in range(m)]
     pairs = _pairs_within(xy, radius, strict=False)
-    if len(pairs) and len(conflicts):
-        # Pairs that may not both be chosen never share a neighbourhood; dropping them
-        # keeps the concentration rows short.
-        ck = set((conflicts[:, 0] * m + conflicts[:, 1]).tolist())
-        pairs = pairs[np.array([a * m + b not in ck for a, b in pairs], dtype=bool)]
     if len(pairs):
-        both = np.vstack([pairs, pairs[:, ::-1]])
-        both = both[np.argsort(both[:, 0], kind="stable")]
-        splits = np.searchsorted(both[:, 0], np.arange(m + 1))
-        near = [both[splits[k] : splits[k + 1], 1] for k in range(m)]
-    return near
+        pairs = pairs[np.hypot(*(xy[pairs[:, 0]] - xy[pairs[:, 1]]).T) >= spacing]
+    if not len(pairs):
+        return [np.empty(0, dtype=np.int64) for _ in range(m)]
+    both = np.vstack([pairs, pairs[:, ::-1]])
+    both = both[np.argsort(both[:, 0], kind="stable")]
+    splits = np.searchsorted(both[:, 0], np.arange(m + 1))
+    return [both[splits[k] : splits[k + 1], 1] for k in range(m)]
+
+
+def _clique_rows(xy: np.ndarray, spacing: float) -> list[np.ndarray]:
+    """Groups of sites pairwise closer than ``spacing``: the squares of two grids.
+
+    A square of side ``spacing``/√2 has a diagonal of ``spacing``, so (shrunk by a hair for
+    the strict "closer than") any two sites in it conflict. The second grid is shifted by
+    half a side so that pairs split by a border of the first often share a square of the
+    second. Squares holding one site give no row.
+    """
+    if spacing <= 0 or len(xy) < 2:
+        return []
+    side = spacing / math.sqrt(2) * (1 - 1e-9)
+    rows: list[np.ndarray] = []
+    for shift in (0.0, side / 2):
+        cell = np.floor((xy - xy.min(axis=0) + shift) / side).astype(np.int64)
+        key = cell[:, 0] * (cell[:, 1].max() + 1) + cell[:, 1]
+        order = np.argsort(key, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(key[order]) != 0])
+        for group in np.split(order, starts[1:]):
+            if len(group) > 1:
+                rows.append(group)
+    return rows
 
 
 def _district_groups(district: np.ndarray, limit: int | None) -> list[np.ndarray]:
@@ -566,17 +608,20 @@ def _build(c: _Candidates, lim: _Limits) -> _Model:
     xy = c.xy[elig]
     hi = np.floor(hi_all[elig]).astype(np.int64)
     lo = np.full(len(elig), lim.min_units, dtype=np.int64)
-    conflicts = _pairs_within(xy, lim.min_spacing, strict=True)
-    near = _neighbours(xy, lim.radius, conflicts)
+    lazy = len(elig) > lim.lazy_above
+    if lazy:
+        conflicts, cliques = np.empty((0, 2), dtype=np.int64), _clique_rows(xy, lim.min_spacing)
+    else:
+        conflicts, cliques = _pairs_within(xy, lim.min_spacing, strict=True), []
+    near = _neighbours(xy, lim.radius, lim.min_spacing)
     e = c.existing_near[elig].astype(float)
-    big_m = np.array(
-        [e[k] + hi[k] + hi[near[k]].sum() - lim.max_near for k in range(len(elig))], dtype=float
-    )
+    big_m = e + hi + np.array([hi[nb].sum() for nb in near], dtype=float) - lim.max_near
     # An excess variable only where units above the preferred size are possible and cheaper.
     wk = np.flatnonzero(hi > lim.preferred) if lim.extra_value < 1 else np.empty(0, np.int64)
     return _Model(elig, code, c.score[elig].astype(float), lo, hi, conflicts, near, e, big_m,
                   np.flatnonzero(big_m > 0), wk,
-                  _district_groups(c.district[elig], lim.max_per_district), lim)
+                  _district_groups(c.district[elig], lim.max_per_district), lim,
+                  xy=xy, cliques=cliques, lazy=lazy)
 
 
 class _Rows:
@@ -651,6 +696,8 @@ def _constraints(
         )
         out.append(LinearConstraint(a, -np.inf, 1))
     rows = _Rows()
+    for members in mdl.cliques:
+        rows.add(members, np.ones(len(members)), -np.inf, 1)
     for members in mdl.groups:
         rows.add(members, np.ones(len(members)), -np.inf, mdl.limits.max_per_district)
     _concentration_rows(mdl, rows)
@@ -698,7 +745,53 @@ def _solve(
     rel_gap: float = 1e-7,
     extra: list[LinearConstraint] | None = None,
 ):
-    """Solve one model for ``objective``: score, max/min_units or max/min_sites."""
+    """Solve one model for ``objective``: score, max/min_units or max/min_sites.
+
+    A lazy model is solved again with every pair of chosen sites closer than the spacing
+    added as a row (kept on the model for later solves) until the chosen set keeps the
+    spacing. Every round solves a relaxation of the full model, so an infeasible round
+    proves the request infeasible and the last round's set is optimal for the full model.
+    When time runs out on a set that still breaks the spacing, the result has no ``x``
+    and ``status`` 1 (time limit), like a solve that found nothing in time.
+    """
+    if not (mdl.lazy and integral):
+        return _solve_once(mdl, units, sites, objective=objective, integral=integral,
+                           time_limit=time_limit, rel_gap=rel_gap, extra=extra)
+    deadline = time.perf_counter() + time_limit
+    while True:
+        res = _solve_once(mdl, units, sites, objective=objective, time_limit=max(
+            deadline - time.perf_counter(), 0.5), rel_gap=rel_gap, extra=extra)
+        if res.x is None:
+            return res
+        new = _close_pairs(mdl, res.x[: len(mdl.elig)] > 0.5)
+        if not len(new):
+            return res
+        mdl.conflicts = np.vstack([mdl.conflicts, new])
+        if time.perf_counter() >= deadline:
+            res.x, res.status = None, 1
+            res.message = "time limit reached before the chosen sites kept the spacing"
+            return res
+
+
+def _close_pairs(mdl: _Model, chosen: np.ndarray) -> np.ndarray:
+    """Eligible-local pairs of chosen sites closer than the spacing."""
+    pos = np.flatnonzero(chosen)
+    pairs = _pairs_within(mdl.xy[pos], mdl.limits.min_spacing, strict=True)
+    return pos[pairs] if len(pairs) else np.empty((0, 2), dtype=np.int64)
+
+
+def _solve_once(
+    mdl: _Model,
+    units: int | tuple[float, float] | None,
+    sites: int | None,
+    *,
+    objective: str = "score",
+    integral: bool = True,
+    time_limit: float = 60.0,
+    rel_gap: float = 1e-7,
+    extra: list[LinearConstraint] | None = None,
+):
+    """One call of the MILP solver on the rows the model has now."""
     m, q, p = mdl.sizes
     cons, ub = _constraints(mdl, units, sites)
     # w and o are continuous: at any optimum they equal integer expressions of y and u.
@@ -714,23 +807,36 @@ def _solve(
     )
 
 
-def _tie_break(mdl: _Model, units: int | None, sites: int | None, first, time_limit: float):
+def _tie_break(
+    mdl: _Model, units: int | None, sites: int | None, first, time_limit: float,
+    first_seconds: float = math.inf,
+):
     """Among sets as good as ``first`` (an optimal solve), the one with the fewest sites.
 
     Equal scores make many sets equally good, and the solver would return any of them.
     Fewer sites means fewer plots to buy and prepare (docs/CRITERIA.md §18). With only
     ``sites`` requested the site count is fixed, so the fewest units are built instead
     (units that add nothing to the objective are not worth building). Returns ``first``
-    when both are fixed or the second solve finds nothing in time.
+    when both are fixed or the second solve finds nothing better in time.
+
+    The second solve is harder than the first (the objective becomes a constraint), so
+    it gets at most ``first_seconds`` (the first solve's time, at least 2 s) of what is
+    left: a tie-break must not cost more than the answer it polishes.
     """
     if (units is None) == (sites is None) or time_limit <= 0:
         return first
+    m = len(mdl.elig)
     c = _objective_vector(mdl, "score")
     # Hold the objective at the first optimum (to rounding) while minimising the count.
     floor = LinearConstraint(c[None, :], -np.inf, first.fun + 1e-9 * max(1.0, abs(first.fun)))
-    second = _solve(mdl, units, sites, objective="min_sites" if sites is None else "min_units",
-                    time_limit=time_limit, extra=[floor])
-    return second if second.x is not None else first
+    count = "min_sites" if sites is None else "min_units"
+    second = _solve(mdl, units, sites, objective=count,
+                    time_limit=min(time_limit, max(2.0, first_seconds)), extra=[floor])
+    if second.x is None:
+        return first
+    # Stopped early, the second set still holds the objective; keep it only if smaller.
+    what = slice(0, m) if count == "min_sites" else slice(m, 2 * m)
+    return second if second.x[what].sum() <= first.x[what].sum() + 1e-9 else first
 
 
 def _penalty_of(mdl: _Model, chosen: np.ndarray, u: np.ndarray) -> float:
@@ -754,129 +860,6 @@ def _value(mdl: _Model, chosen: np.ndarray, u: np.ndarray) -> float:
     excess = np.maximum(u - lim.preferred, 0) * chosen
     discount = (1.0 - lim.extra_value) * float(mdl.s @ excess)
     return float(mdl.s @ u) - discount - _penalty_of(mdl, chosen, u)
-
-
-class _Greedy:
-    """Best-value-first heuristic over blocks of units.
-
-    Each eligible site offers two blocks: *opening* it with up to the preferred size (worth
-    its score per unit) and *topping it up* to its limit (worth ``extra_value`` × score per
-    unit). Blocks are taken in descending value per unit, a top-up before an opening of
-    equal value (fewer sites, like the exact tie-break).
-    """
-
-    def __init__(self, mdl: _Model, units: int | None, sites: int | None) -> None:
-        m = len(mdl.elig)
-        self.mdl, self.lim = mdl, mdl.limits
-        self.chosen = np.zeros(m, dtype=bool)
-        self.u = np.zeros(m, dtype=np.int64)
-        self.blocked = np.zeros(m, dtype=bool)
-        self.conflict_of: list[list[int]] = [[] for _ in range(m)]
-        for a, b in mdl.conflicts:
-            self.conflict_of[a].append(b)
-            self.conflict_of[b].append(a)
-        self.district_of = np.full(m, -1)
-        for g, members in enumerate(mdl.groups):
-            self.district_of[members] = g
-        self.in_district = np.zeros(len(mdl.groups), dtype=np.int64)
-        self.rem_u, self.rem_s = units, sites
-
-    def room(self, k: int) -> float:
-        """Units site ``k`` may still take within ``max_near``.
-
-        Its own neighbourhood and every chosen neighbour's must stay within the limit.
-        """
-        mdl, u, lim = self.mdl, self.u, self.lim
-        nb = mdl.near[k]
-        room = lim.max_near - mdl.e[k] - u[k] - u[nb].sum()
-        for j in nb[self.chosen[nb]]:
-            room = min(room, lim.max_near - mdl.e[j] - u[j] - u[mdl.near[j]].sum())
-        return room
-
-    def open(self, k: int) -> bool:
-        """Choose site ``k`` with up to the preferred size; False when it cannot be."""
-        mdl, lim = self.mdl, self.lim
-        g = self.district_of[k]
-        if self.blocked[k] or self.chosen[k] or self.rem_s == 0 or (
-            g >= 0 and self.in_district[g] >= lim.max_per_district
-        ):
-            return False
-        lo = int(mdl.lo[k])
-        hi = min(int(mdl.hi[k]), max(lim.preferred, lo))
-        room = self.room(k)
-        # In penalise mode stay within the limit when that still allows lo units.
-        if lim.mode == "exclude" or room >= lo:
-            hi = min(hi, int(math.floor(room)))
-        take = hi
-        if self.rem_u is not None:
-            reserve = lo * (self.rem_s - 1) if self.rem_s is not None else 0
-            take = min(take, self.rem_u - reserve)
-            if 0 < self.rem_u - take < lo:
-                take = self.rem_u - lo
-        if take < lo:
-            return False
-        self.chosen[k], self.u[k] = True, take
-        self.blocked[self.conflict_of[k]] = True
-        if g >= 0:
-            self.in_district[g] += 1
-        self._count(take, 1)
-        return True
-
-    def top_up(self, k: int, *, over_limit: bool = False) -> None:
-        """Add units to open site ``k`` up to its limit (and its room, unless ``over_limit``)."""
-        extra = int(self.mdl.hi[k]) - int(self.u[k])
-        if not over_limit:
-            extra = min(extra, int(math.floor(self.room(k))))
-        if self.rem_u is not None:
-            # Keep min_units for every site still to open.
-            extra = min(extra, self.rem_u - self.lim.min_units * (self.rem_s or 0))
-        if self.chosen[k] and extra > 0:
-            self.u[k] += extra
-            self._count(extra, 0)
-
-    def _count(self, units: int, sites: int) -> None:
-        if self.rem_u is not None:
-            self.rem_u -= units
-        if self.rem_s is not None:
-            self.rem_s -= sites
-
-    def run(self, plot_id: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Take the blocks; return (chosen flags, units) or None when the request fails."""
-        mdl, m = self.mdl, len(self.mdl.elig)
-        order = np.lexsort((plot_id, -mdl.s))
-        rank = np.empty(m, dtype=np.int64)
-        rank[order] = np.arange(m)
-        values = np.concatenate([mdl.s, self.lim.extra_value * mdl.s])
-        kind = np.repeat([1, 0], m)  # 0: top up, 1: open
-        site = np.tile(np.arange(m), 2)
-        passed = np.zeros(m, dtype=bool)  # top-up block seen before the site was open
-        for b in np.lexsort((rank[site], kind, -values)):
-            k = int(site[b])
-            if self.rem_u == 0:
-                break
-            if kind[b] == 1:
-                if self.open(k) and passed[k]:
-                    self.top_up(k)
-            elif self.rem_u is not None or values[b] > 0:
-                # With sites only, a top-up worth nothing is not built.
-                passed[k] = not self.chosen[k]
-                self.top_up(k)
-        self._fill(order)
-        if self.rem_u not in (None, 0) or self.rem_s not in (None, 0):
-            return None
-        return self.chosen, self.u
-
-    def _fill(self, order: np.ndarray) -> None:
-        """Top up chosen sites in score order while units are missing.
-
-        In penalise mode a second pass goes over the limit as a last resort.
-        """
-        passes = [False, True] if self.lim.mode == "penalise" else [False]
-        for over in passes:
-            for k in order[self.chosen[order]]:
-                if not self.rem_u:
-                    return
-                self.top_up(int(k), over_limit=over)
 
 
 # ------------------------------------------------------------------ diagnosis
@@ -1225,6 +1208,7 @@ def _limits(settings: ClusteringSettings, capacity: CapacitySettings) -> _Limits
         min_units=capacity.min_units_per_site,
         preferred=capacity.preferred_units_per_site,
         extra_value=capacity.extra_unit_value,
+        lazy_above=settings.exact_max_candidates,
     )
 
 
@@ -1258,52 +1242,102 @@ class _Request:
 
 
 def _solve_exact(mdl: _Model, req: _Request) -> _Solution:
-    """Solve the MILP (then break ties); raise when there is no set."""
+    """Solve the MILP (then break ties); raise when there is no set.
+
+    A lazy (large) model first gets a starting set from the promising candidates alone
+    (:func:`_head_start`). When the full model runs out of time, the better of its set and
+    the starting set is returned with its proven gap (to the MILP's dual bound, or to the
+    LP relaxation when the solver stopped before it had one).
+
+    Infeasibility is raised only when the solver proved it; a solve that ran out of time
+    without a set that keeps every rule raises :class:`SelectionTimeout` instead.
+    """
     m = len(mdl.elig)
     st = req.settings
     start = time.perf_counter()
-    res = _solve(mdl, req.units, req.sites, time_limit=st.time_limit_s, rel_gap=st.mip_rel_gap)
-    if res.x is None:
-        if res.status == 2:
-            raise req.infeasible(mdl)
-        raise InfeasibleError(
-            f"The solver found no set within time_limit_s = {st.time_limit_s:g} s "
-            f"({res.message}); raise time_limit_s or lower exact_max_candidates to use "
-            "the greedy method"
-        )
-    optimal = res.status == 0
+    head = _head_start(mdl, req, st.time_limit_s / 4) if mdl.lazy else None
+    res = _solve(mdl, req.units, req.sites, time_limit=st.time_limit_s - (
+        time.perf_counter() - start), rel_gap=st.mip_rel_gap)
+    if res.x is None and res.status == 2:
+        raise req.infeasible(mdl)
     dual = getattr(res, "mip_dual_bound", None)
     bound = float(-dual) if dual is not None and np.isfinite(dual) else math.inf
+    optimal = res.status == 0
     if optimal:
-        res = _tie_break(mdl, req.units, req.sites, res,
-                         st.time_limit_s - (time.perf_counter() - start))
-    chosen = res.x[:m] > 0.5
-    u = np.rint(res.x[m : 2 * m]).astype(np.int64) * chosen
-    objective = _value(mdl, chosen, u)
-    if optimal:
-        # HiGHS proves optimality within mip_rel_gap; never report a bound below the value.
-        bound = max(bound, objective)
-    return _Solution(chosen, u, "optimal" if optimal else "time_limit", optimal, objective,
-                     bound, "milp")
-
-
-def _solve_greedy(mdl: _Model, req: _Request) -> _Solution:
-    """Run the greedy heuristic and bound it with the LP relaxation; raise when it fails."""
-    lp = _solve(mdl, req.units, req.sites, integral=False, time_limit=req.settings.time_limit_s)
-    if lp.status == 2:
-        raise req.infeasible(mdl)
-    found = _Greedy(mdl, req.units, req.sites).run(req.c.plot_id[mdl.elig])
-    if found is None:
-        raise InfeasibleError(
-            f"The greedy heuristic (used above exact_max_candidates = "
-            f"{req.settings.exact_max_candidates} eligible plots; there are {len(mdl.elig)}) "
-            f"found no set delivering {_what(req.units, req.sites)}, and the LP relaxation "
-            "does not rule one out. Raise exact_max_candidates to solve exactly, or relax the "
-            "limits"
+        first_seconds = time.perf_counter() - start
+        res = _tie_break(mdl, req.units, req.sites, res, st.time_limit_s - first_seconds,
+                         first_seconds)
+    if res.x is not None:
+        chosen = res.x[:m] > 0.5
+        u = np.rint(res.x[m : 2 * m]).astype(np.int64) * chosen
+        sol = _Solution(chosen, u, "optimal" if optimal else "time_limit", optimal,
+                        _value(mdl, chosen, u), bound, "milp-lazy" if mdl.lazy else "milp")
+    elif head is None:
+        raise SelectionTimeout(
+            f"The solver found no set that keeps every rule within time_limit_s = "
+            f"{st.time_limit_s:g} s ({res.message}; {m} eligible plots). This is not a proof "
+            "that none exists: raise time_limit_s under clustering: in the scenario, or ask "
+            "for fewer units or sites"
         )
-    chosen, u = found
-    bound = float(-lp.fun) if lp.x is not None else math.inf
-    return _Solution(chosen, u, "heuristic", False, _value(mdl, chosen, u), bound, "greedy")
+    else:
+        sol = head
+    if not optimal and head is not None and head.objective > sol.objective:
+        sol = head
+    if not sol.optimal and not np.isfinite(bound):
+        lp = _solve(mdl, req.units, req.sites, integral=False, time_limit=st.time_limit_s)
+        bound = float(-lp.fun) if lp.x is not None else math.inf
+    # HiGHS proves optimality within mip_rel_gap; never report a bound below the value.
+    bound = max(bound, sol.objective)
+    if not sol.optimal and bound - sol.objective <= st.mip_rel_gap * max(1.0, abs(bound)):
+        # The dual bound of a stopped solve can prove the other set optimal.
+        sol = dataclasses.replace(sol, status="optimal", optimal=True)
+    return dataclasses.replace(sol, bound=bound)
+
+
+def _promising(mdl: _Model, top: int = 1000) -> np.ndarray:
+    """Eligible-local sites worth trying first: the best overall and the best per square.
+
+    The ``top`` best sites by score, plus the best site in every square of side
+    ``min_spacing_m`` (at least 100 m), so that a set spread over the whole area exists
+    among them even when the very best sites crowd into one neighbourhood.
+    """
+    order = np.lexsort((-mdl.hi, -mdl.s))  # best first
+    keep = np.zeros(len(order), dtype=bool)
+    keep[order[:top]] = True
+    side = max(mdl.limits.min_spacing, 100.0)
+    cell = np.floor((mdl.xy[order] - mdl.xy.min(axis=0)) / side).astype(np.int64)
+    key = cell[:, 0] * (cell[:, 1].max() + 1) + cell[:, 1]
+    keep[order[np.unique(key, return_index=True)[1]]] = True
+    return np.flatnonzero(keep)
+
+
+def _head_start(mdl: _Model, req: _Request, time_limit: float) -> _Solution | None:
+    """The best set among the promising sites alone (every rule kept), or None.
+
+    Solved exactly on the subset, so it is a valid set of the full model and its value a
+    lower bound on the optimum.
+    """
+    sub = _promising(mdl)
+    if len(sub) >= len(mdl.elig):
+        return None
+    c = req.c
+    pos = mdl.elig[sub]
+    subset = dataclasses.replace(c, **{
+        f.name: getattr(c, f.name)[pos] for f in dataclasses.fields(c) if f.name != "index"
+    }, index=c.index[pos])
+    small = _build(subset, dataclasses.replace(mdl.limits, lazy_above=len(pos)))
+    res = _solve(small, req.units, req.sites, time_limit=time_limit,
+                 rel_gap=req.settings.mip_rel_gap)
+    if res.x is None:
+        return None
+    k = len(small.elig)
+    local = sub[small.elig]  # the subset's eligible sites, as full eligible-local indices
+    chosen = np.zeros(len(mdl.elig), dtype=bool)
+    units = np.zeros(len(mdl.elig), dtype=np.int64)
+    chosen[local] = res.x[:k] > 0.5
+    units[local] = np.rint(res.x[k : 2 * k]).astype(np.int64) * (res.x[:k] > 0.5)
+    return _Solution(chosen, units, "time_limit", False, _value(mdl, chosen, units), math.inf,
+                     "milp-lazy")
 
 
 def _chosen_layouts(
@@ -1426,7 +1460,9 @@ def select_sites(
     ------
     InfeasibleError
         When no set satisfies the request under the limits; the message says what can be
-        delivered and which limit to relax.
+        delivered and which limit to relax. Raised only when the solver proved it.
+    SelectionTimeout
+        When ``time_limit_s`` ran out before any set that keeps every rule was found.
     InputError
         On a missing column, non-metric CRS or a bad request.
 
@@ -1441,10 +1477,7 @@ def select_sites(
     req = _Request(units, sites, c, settings, capacity.max_units_per_site)
     if len(mdl.elig) == 0:
         raise req.infeasible(mdl)
-    if len(mdl.elig) <= settings.exact_max_candidates:
-        sol = _solve_exact(mdl, req)
-    else:
-        sol = _solve_greedy(mdl, req)
+    sol = _solve_exact(mdl, req)
 
     pos, units_pos = mdl.elig[sol.chosen], sol.units[sol.chosen]
     chosen = _chosen_frame(candidates, c, layout_column, pos, units_pos)
@@ -1529,4 +1562,8 @@ def write_selection(result: SelectionResult, out_dir: str | Path) -> dict[str, P
         crs=ch.crs,
     )
     layout_gdf.to_file(gpkg_path, layer="layout", driver="GPKG")
+    # QGIS opens the chosen sites in their own colour (the table layer_styles).
+    from sitefinder.qgis_styles import style_selection
+
+    style_selection(gpkg_path)
     return {"csv": csv_path, "gpkg": gpkg_path}
