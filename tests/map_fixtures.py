@@ -9,7 +9,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from shapely.geometry import Point, Polygon, box
+from shapely.geometry import LineString, Point, Polygon, box
 
 CRS = "EPSG:25832"
 CENTRE = (597_500.0, 6_643_300.0)  # Oslo sentrum in UTM 32N
@@ -167,3 +167,31 @@ def selection_fixture(ranked: gpd.GeoDataFrame, k: int = 2) -> gpd.GeoDataFrame:
             rows.append({"plot_id": r["plot_id"], "units": 3,
                          "geometry": box(x - 3, c.y - 4.25, x + 3, c.y + 4.25)})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=ranked.crs)
+
+
+ROUTE_CATEGORIES = ("transit", "grocery", "pharmacy", "health")
+
+
+def routes_fixture(ranked: gpd.GeoDataFrame, top: int = 3) -> gpd.GeoDataFrame:
+    """Walking routes as ``sitefinder.routes.walking_routes`` gives them: an L-shaped line
+    from each of the top plots to a target per category, at 75 m per minute."""
+    rows = []
+    for k, (_, r) in enumerate(ranked.head(top).iterrows()):
+        c = r.geometry.centroid
+        for j, cat in enumerate(ROUTE_CATEGORIES):
+            dx, dy = (120.0 + 40 * j) * (-1) ** j, 90.0 + 25 * k
+            line = LineString([(c.x, c.y), (c.x + dx, c.y), (c.x + dx, c.y + dy)])
+            rows.append({"plot_id": r["plot_id"], "category": cat,
+                         "target_name": f"{cat.title()} {k}-{j}", "length_m": line.length,
+                         "minutes": line.length / 75.0, "geometry": line})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=ranked.crs)
+
+
+def noise_zones_fixture() -> gpd.GeoDataFrame:
+    """A yellow and a red road-noise zone along a street east of the centre."""
+    x0, y0 = CENTRE
+    road = LineString([(x0 - 1500, y0 + 200), (x0 + 1500, y0 + 300)])
+    return gpd.GeoDataFrame(
+        {"zone": ["yellow", "red"],
+         "name": ["Lden ≥ 55 dB (anslag fra OSM)", "Lden ≥ 65 dB (anslag fra OSM)"]},
+        geometry=[road.buffer(70), road.buffer(15)], crs=CRS)

@@ -1,9 +1,12 @@
-"""The web map in a real browser: Debian chromium + chromium-driver through selenium.
+"""The web maps in a real browser: Debian chromium + chromium-driver through selenium.
 
-Uses the offline map (everything embedded) so the tests never need the network, and
-proves that file makes no network request at all. The tests find page elements (layer
-control labels, rank labels, popups) rather than pixel positions, and ignore what the
-browser loads for its own pages (``chrome://`` resources of the new-tab page, which some
+The offline map must make no network request at all; the online map must work with the
+network blocked (Chrome DevTools ``Network.setBlockedURLs``): every plot drawn, the local
+basemap from the real OSM clip in ``tests/data`` shown instead of the tiles, and a note
+saying so. On a phone-sized screen (400×800) a plot's popup opens where it can be read.
+The tests find page elements (layer control labels, rank labels, popups, legend sections)
+rather than pixel positions, wait for explicit conditions rather than for time, and ignore
+what the browser loads for its own pages (``chrome://``, ``devtools://`` …, which some
 Chromium builds list), so they hold across browser builds and window sizes.
 """
 
@@ -12,17 +15,21 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from sitefinder.maps import write_map
+from sitefinder.maps import basemap_from_osm, write_map
+from tests.conftest import TEST_DATA
 from tests.map_fixtures import (
     districts_fixture,
     isochrones_fixture,
     layers_fixture,
+    noise_zones_fixture,
     ranked_fixture,
+    routes_fixture,
     selection_fixture,
 )
 
@@ -80,19 +87,37 @@ def ranked():
 
 
 @pytest.fixture(scope="module")
-def offline_map(ranked, tmp_path_factory):
-    out = tmp_path_factory.mktemp("map") / "map_offline.html"
-    layers = layers_fixture()
-    return write_map(
-        ranked,
-        out,
-        layers=layers,
+def basemap():
+    """The local basemap from a real OSM clip (Grønland/Tøyen), as publish builds it."""
+    from sitefinder.sources.osm import read_osm
+
+    return basemap_from_osm(read_osm(TEST_DATA / "oslo-clip.osm.pbf"))
+
+
+@pytest.fixture(scope="module")
+def map_arguments(ranked, basemap):
+    """Every layer the maps can show, so every legend entry can be checked."""
+    return dict(
+        layers=layers_fixture(),
         districts=districts_fixture(),
         isochrones=isochrones_fixture(ranked),
         selection=selection_fixture(ranked),
-        basemap={"buildings": layers["industrial"], "roads": layers["bus_stops"]},
-        offline=True,
+        routes=routes_fixture(ranked),
+        noise_zones=noise_zones_fixture(),
+        basemap=basemap,
     )
+
+
+@pytest.fixture(scope="module")
+def offline_map(ranked, map_arguments, tmp_path_factory):
+    out = tmp_path_factory.mktemp("map") / "map_offline.html"
+    return write_map(ranked, out, offline=True, **map_arguments)
+
+
+@pytest.fixture(scope="module")
+def online_map(ranked, map_arguments, tmp_path_factory):
+    out = tmp_path_factory.mktemp("map") / "map.html"
+    return write_map(ranked, out, **map_arguments)
 
 
 def load(driver, path: Path) -> None:
@@ -311,3 +336,188 @@ def test_markup_in_layer_and_criterion_names_is_shown_as_text(driver, ranked, tm
     assert driver.find_elements(By.CSS_SELECTOR, "img[src='x'], img[src='y']") == []
     assert driver.execute_script("return window.sfInjected === undefined") is True
 
+
+
+# ------------------------------------------------------------ online map, phone, legend
+
+#: Tile servers the online map may ask; with the network blocked these requests fail.
+TILE_HOSTS = ("tile.openstreetmap.org", "cache.kartverket.no")
+
+
+@contextmanager
+def network_blocked(driver):
+    """Every http(s) request fails, as on a network that blocks everything."""
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*"]})
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+
+
+@contextmanager
+def phone_screen(driver, width: int = 400, height: int = 800):
+    """The page laid out as on a phone of ``width`` × ``height`` CSS pixels."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        yield
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def wait_for(driver, script: str, *args, timeout: float = 10):
+    """Wait until ``script`` (a JavaScript expression) is truthy; return its value."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(
+        lambda d: d.execute_script(f"return {script}", *args))
+
+
+def test_online_map_without_network_falls_back_to_the_local_basemap(driver, online_map,
+                                                                     ranked):
+    from selenium.webdriver.common.by import By
+
+    with network_blocked(driver):
+        load(driver, online_map)
+        wait_for(driver, "window.sitefinder && sitefinder.tilesFailed === true"
+                 " && sitefinder.map.hasLayer(sitefinder.layers.basemap)")
+        counts = driver.execute_script(
+            "return {plots: sitefinder.layers.plots.getLayers().length,"
+            " excluded: sitefinder.layers.excluded.getLayers().length,"
+            " tiles: sitefinder.map.hasLayer(sitefinder.layers.osm_tiles),"
+            " basemapParts: sitefinder.layers.basemap.getLayers().length}")
+        note = driver.find_element(By.CSS_SELECTOR, ".sf-note")
+        assert note.is_displayed()
+        assert "lokale bakgrunnskartet" in note.text
+        errors = page_errors(driver)
+        made = requests_made(driver)
+    n_drawable = int((~(ranked.geometry.isna() | ranked.geometry.is_empty)).sum())
+    assert counts["plots"] == int((ranked["status"] == "ok").sum())
+    assert counts["plots"] + counts["excluded"] == n_drawable
+    assert counts["tiles"] is False and counts["basemapParts"] == 4
+    # The layer control agrees: the local basemap is the chosen base layer.
+    checked = driver.execute_script(
+        "return Array.from(document.querySelectorAll("
+        "'.leaflet-control-layers-base input:checked'))"
+        ".map(i => i.parentElement.textContent.trim())")
+    assert checked == ["Bakgrunnskart (lokal OSM)"]
+    # Only tiles were asked for from the network (Leaflet, plugins and styles are inline),
+    # and the only errors are those failed tiles.
+    external = external_requests(made)
+    assert external and all(urlsplit(u).hostname in TILE_HOSTS for u in external)
+    assert [e for e in errors if not any(h in e["message"] for h in TILE_HOSTS)] == []
+
+
+def test_offline_map_starts_on_the_local_basemap_without_a_note(driver, offline_map):
+    from selenium.webdriver.common.by import By
+
+    load(driver, offline_map)
+    state = driver.execute_script(
+        "return {basemap: sitefinder.map.hasLayer(sitefinder.layers.basemap),"
+        " tiles: sitefinder.map.hasLayer(sitefinder.layers.osm_tiles)}")
+    assert state == {"basemap": True, "tiles": False}
+    assert not driver.find_element(By.CSS_SELECTOR, ".sf-note").is_displayed()
+
+
+def test_layer_control_starts_collapsed(driver, offline_map):
+    from selenium.webdriver.common.by import By
+
+    load(driver, offline_map)
+    control = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-layers")
+    assert "leaflet-control-layers-expanded" not in control.get_attribute("class")
+    assert not control.find_element(By.CSS_SELECTOR, ".leaflet-control-layers-list")\
+        .is_displayed()
+    # Collapsed, it is one small button, not a third of the map.
+    assert control.size["width"] < 60 and control.size["height"] < 60
+
+
+def test_attribution_is_one_line(driver, offline_map):
+    from selenium.webdriver.common.by import By
+
+    load(driver, offline_map)
+    attribution = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-attribution")
+    assert "OpenStreetMap" in attribution.get_attribute("textContent")
+    assert attribution.size["height"] < 25
+
+
+#: True when the popup lies inside the window and nothing covers it (points across it).
+POPUP_READABLE = """function () {
+    var p = document.querySelector('.leaflet-popup');
+    if (!p) return false;
+    var r = p.querySelector('.leaflet-popup-content-wrapper').getBoundingClientRect();
+    if (r.width < 150 || r.left < 0 || r.top < 0 || r.right > innerWidth
+        || r.bottom > innerHeight) return false;
+    var xs = [r.left + 8, (r.left + r.right) / 2, r.right - 8];
+    var ys = [r.top + 8, (r.top + r.bottom) / 2, r.bottom - 8];
+    return xs.every(x => ys.every(y => p.contains(document.elementFromPoint(x, y))));
+}"""
+
+
+def test_phone_popup_opens_and_is_readable(driver, online_map, ranked):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    with phone_screen(driver), network_blocked(driver):
+        load(driver, online_map)
+        wait_for(driver, "window.sitefinder && sitefinder.map.getSize().x === 400"
+                 " && sitefinder.map.hasLayer(sitefinder.layers.basemap)")
+        # A phone starts with the legend and the layer list folded away.
+        legend = driver.find_element(By.CSS_SELECTOR, ".sf-legend")
+        assert legend.get_attribute("open") is None
+        # The emulated screen may reach Leaflet after the page has loaded: measure the map
+        # again before zooming, so the plot is drawn where it is clicked.
+        driver.execute_script("sitefinder.map.invalidateSize({pan: false})")
+        x, y = driver.execute_script(
+            "var it = sitefinder.index.find(e => e.f.properties.rk === 3);"
+            "sitefinder.map.fitBounds(it.l.getBounds(), {animate: false, maxZoom: 18});"
+            "var p = sitefinder.map.latLngToContainerPoint(it.l.getCenter());"
+            "return [p.x, p.y];")
+        # Tap the plot's centre, where its rank label is.
+        box = driver.find_element(By.CSS_SELECTOR, ".leaflet-container")
+        ActionChains(driver).move_to_element_with_offset(
+            box, int(x - box.size["width"] / 2), int(y - box.size["height"] / 2)).click().perform()
+        wait_for(driver, "document.querySelector('.leaflet-popup-content') !== null")
+        # Leaflet pans the map to fit the popup in view: wait until it is readable.
+        assert wait_for(driver, "(" + POPUP_READABLE + ")()")
+        text = driver.find_element(By.CSS_SELECTOR, ".leaflet-popup-content").text
+        assert ranked.iloc[2]["plot_id"] in text
+
+
+def test_legend_lists_each_visible_layer(driver, offline_map):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    load(driver, offline_map)
+    visible, listed = legend_state(driver)
+    assert visible == listed
+    assert {"plots", "excluded", "selection", "routes", "districts"} <= set(listed)
+    # Switch on every overlay through the layer control, as a reader would.
+    control = driver.find_element(By.CSS_SELECTOR, ".leaflet-control-layers")
+    ActionChains(driver).move_to_element(control).perform()
+    for box in control.find_elements(By.CSS_SELECTOR,
+                                      ".leaflet-control-layers-overlays input"):
+        if not box.is_selected():
+            box.click()
+    visible, listed = legend_state(driver)
+    assert visible == listed
+    assert {"isochrones", "noise", "screening"} <= set(listed)
+    text = driver.find_element(By.CSS_SELECTOR, ".sf-legend").get_attribute("textContent")
+    for words in ("Kandidattomter (rangert)", "Utelatte tomter med årsak", "Valgte tomter",
+                  "Gul støysone", "Rød støysone", "Gangavstand fra topptomter",
+                  "Gangruter fra tomtene", "Kollektivholdeplass", "Bydeler", "bus stops"):
+        assert words in text
+    # Switching a layer off takes its entry away.
+    driver.execute_script("sitefinder.map.removeLayer(sitefinder.layers.noise)")
+    visible, listed = legend_state(driver)
+    assert "noise" not in listed and visible == listed
+
+
+def legend_state(driver) -> tuple[list[str], list[str]]:
+    """Keys of the sitefinder layers on the map, and of the legend's sections, sorted."""
+    return driver.execute_script(
+        "var on = Object.keys(sitefinder.layerOptions).filter("
+        " k => sitefinder.map.hasLayer(sitefinder.layers[k])).sort();"
+        "var listed = Array.from(document.querySelectorAll('.sf-legend-section'))"
+        ".map(s => s.getAttribute('data-layer')).sort();"
+        "return [on, listed];")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
 
+import folium
 import geopandas as gpd
 import pytest
 from pypdf import PdfReader
 
 from sitefinder.errors import InputError
+from sitefinder.map_style import class_colours
 from sitefinder.maps import (
     KARTVERKET_TOPO_TILES,
+    build_map,
+    class_breaks,
     criteria_from_ranked,
     format_raw,
     metric_label,
@@ -24,7 +29,9 @@ from tests.map_fixtures import (
     districts_fixture,
     isochrones_fixture,
     layers_fixture,
+    noise_zones_fixture,
     ranked_fixture,
+    routes_fixture,
     selection_fixture,
 )
 
@@ -39,25 +46,48 @@ def layers():
     return layers_fixture()
 
 
-def test_online_map_uses_cdn_and_both_basemaps(ranked, tmp_path):
-    html = write_map(ranked, tmp_path / "map.html").read_text(encoding="utf-8")
-    assert "cdn.jsdelivr.net/npm/leaflet@1.9.4/dist/leaflet.js" in html
+def test_online_map_embeds_everything_but_tiles(ranked, layers, tmp_path):
+    html = write_map(ranked, tmp_path / "map.html", layers=layers,
+                     basemap={"buildings": layers["industrial"]}).read_text(encoding="utf-8")
+    # Leaflet, plugins and styles are inline: a network that blocks CDNs still gets a map.
+    assert re.findall(r'<(?:script|img)[^>]+src="(?!data:)', html) == []
+    assert re.findall(r'<link[^>]+href=', html) == []
+    assert "cdn.jsdelivr.net" not in html and "L.map(" in html
+    assert re.findall(r"url\((?!data:|#)", html) == []
+    assert "sourceMappingURL" not in html
+    # Only tiles come from the network, with their attributions.
     assert "tile.openstreetmap.org" in html
     assert "cache.kartverket.no" in html and KARTVERKET_TOPO_TILES.split("?")[0] in html
-    # Folium's unused defaults are not loaded.
     assert "jquery" not in html.lower() and "bootstrap" not in html.lower()
     assert "OpenStreetMap contributors" in html and "Kartverket" in html
 
 
-def test_offline_map_embeds_everything(ranked, layers, tmp_path):
-    html = write_map(ranked, tmp_path / "map.html", layers=layers, offline=True,
-                     basemap={"buildings": layers["industrial"]}).read_text(encoding="utf-8")
-    assert re.findall(r'<(?:script|img)[^>]+src="(?!data:)', html) == []
-    assert re.findall(r'<link[^>]+href=', html) == []
-    assert "tile.openstreetmap.org" not in html and "cache.kartverket.no" not in html
-    assert "sourceMappingURL" not in html
-    # Icons referenced by the vendored CSS are embedded.
-    assert re.findall(r"url\((?!data:|#)", html) == []
+def _without_ids(html: str) -> list[str]:
+    """The page's lines with Folium's random element names made equal."""
+    return re.sub(r"_[0-9a-f]{32}", "_ID", html).splitlines()
+
+
+def test_online_and_offline_maps_differ_only_in_the_default_base_layer(ranked, layers,
+                                                                       tmp_path):
+    args = dict(layers=layers, basemap={"buildings": layers["industrial"]},
+                routes=routes_fixture(ranked), noise_zones=noise_zones_fixture())
+    online = _without_ids(write_map(ranked, tmp_path / "map.html", **args)
+                          .read_text(encoding="utf-8"))
+    offline = _without_ids(write_map(ranked, tmp_path / "map_offline.html", offline=True,
+                                     **args).read_text(encoding="utf-8"))
+    differ = [line[0] + line[1:].strip()
+              for line in difflib.unified_diff(online, offline, n=0, lineterm="")
+              if line[:1] in "+-" and line[1:].strip() and line[:3] not in ("+++", "---")]
+    assert sorted(differ) == ["+sitefinder_basemap_ID.addTo(map_ID);",
+                              "-sitefinder_tiles_ID.addTo(map_ID);"]
+
+
+def test_build_map_is_the_written_map(ranked, tmp_path):
+    m = build_map(ranked, title="Kart")
+    assert isinstance(m, folium.Map)
+    written = write_map(ranked, tmp_path / "map.html", title="Kart").read_text(encoding="utf-8")
+    assert _without_ids(m.get_root().render()) == _without_ids(written)
+    assert [p.name for p in tmp_path.iterdir()] == ["map.html"]  # no temporary file left
 
 
 def test_every_criterion_in_popup_data(ranked, tmp_path):
@@ -98,12 +128,82 @@ def layer_control_names(html: str) -> list[str]:
 
 
 def test_formatting():
-    assert format_raw("dist_transit_m", 1234.4) == "1\u202f234 m"
-    assert format_raw("time_transit_min", 4.66, "en") == "4.7 min"
+    assert format_raw("dist_transit_m", 834.4) == "834\u00a0m"
+    assert format_raw("dist_transit_m", 1234.4) == "1,2\u00a0km"
+    assert format_raw("time_transit_min", 4.66, "en") == "4.7\u00a0min"
     assert format_raw("dist_transit_m", float("nan")) == "ikke nåbar"
     assert format_raw("inside_industrial", True, "en") == "yes"
-    assert metric_label("count_grocery_10min") == "Antall dagligvarebutikk innen 10 min"
+    assert format_raw("residents_within_500m", 3315.63) == "3\u202f316"
+    assert format_raw("capacity_units", 3) == "3 enheter"
+    assert format_raw("capacity_units", 1, "en") == "1 unit"
+    assert format_raw("noise_zone", "yellow") == "gul"
+    assert metric_label("count_transit_10min") == "Antall kollektivholdeplasser innen 10 min"
+    assert metric_label("count_grocery_10min", "en") == "Grocery shops within 10 min"
+    assert metric_label("inside_industrial") == "Ligger i industriområde"
+    assert metric_label("dist_cafes_m") == "Kafé (avstand)"
     assert score_class(100) == 4 and score_class(0) == 0 and score_class(None) == -1
+
+
+def _popup_data(html: str) -> list[dict]:
+    start = re.search(r'"plots", (\{"type")', html).start(1)
+    return [f["properties"] for f in json.JSONDecoder().raw_decode(html[start:])[0]["features"]]
+
+
+def test_nb_popups_have_no_english_and_norwegian_numbers(ranked, tmp_path):
+    ranked = ranked.copy()
+    for cat in ("cafes", "centre"):
+        ranked[f"dist_{cat}_m"] = 481.2
+        ranked[f"count_{cat}_10min"] = 3
+    ranked["residents_within_500m"] = 8694.67
+    ranked["noise_zone"] = "yellow"
+    ranked["status_reason_nb"] = ranked["status_reason_nb"].str.lower()
+    props = _popup_data(write_map(ranked, tmp_path / "m.html").read_text(encoding="utf-8"))
+    text = json.dumps(props, ensure_ascii=False)
+    for english in ("inside", "cafes", "centre", "yellow", "from ", "enhet(er)",
+                    "Antall kollektivholdeplass innen"):
+        assert english not in text
+    assert "Antall kollektivholdeplasser innen 10 min" in text
+    assert "Antall kafeer innen 10 min" in text
+    # Scores with one decimal and a decimal comma; reasons start as sentences.
+    assert all(re.fullmatch(r"\d+,\d|–", p["s"]) for p in props)
+    assert all(p["re"][:1].isupper() for p in props if p["re"])
+
+
+def test_quantile_classes_separate_close_scores(tmp_path):
+    ranked = ranked_fixture(60, special=False)
+    ok = ranked["status"] == "ok"
+    # Squeeze every score into 96–98, as in a real study where the top plots are close.
+    s = ranked.loc[ok, "score"]
+    ranked.loc[ok, "score"] = 96 + 2 * (s - s.min()) / (s.max() - s.min())
+    breaks = class_breaks(ranked.loc[ok, "score"])
+    classes = [score_class(x, breaks) for x in ranked.loc[ok, "score"]]
+    assert sorted(set(classes)) == [0, 1, 2, 3, 4]
+    assert max(classes.count(k) for k in range(5)) <= 13  # about a fifth each
+    assert score_class(ranked.loc[ok, "score"].max(), breaks) == 4
+    # The best class is the darkest colour, and not yellow.
+    colours = class_colours(len(breaks) - 1)
+    lum = [_luminance(c) for c in colours]
+    assert lum[-1] == min(lum) and lum == sorted(lum, reverse=True)
+    assert colours[-1].lower() not in ("#fde725", "#ffff00")
+    html = write_map(ranked, tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "96,0\\u2013" in html and "\\u201398,0" in html  # legend limits, one decimal
+
+
+def _luminance(colour: str) -> float:
+    r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_routes_show_minutes_and_bad_routes_are_refused(ranked, tmp_path):
+    routes = routes_fixture(ranked)
+    html = write_map(ranked, tmp_path / "m.html", routes=routes).read_text(encoding="utf-8")
+    first = routes.iloc[0]
+    minutes = f"{first['minutes']:.1f}".replace(".", ",")
+    assert (f"{first['plot_id']} → Kollektivholdeplass {first['target_name']}: "
+            f"{minutes}\u00a0min gange") in html
+    assert "Gangruter fra tomtene" in html
+    with pytest.raises(InputError, match="routes.*minutes"):
+        write_map(ranked, tmp_path / "m.html", routes=routes.drop(columns="minutes"))
 
 
 def test_bad_input_is_reported(ranked, tmp_path):
@@ -178,7 +278,7 @@ def test_map_with_all_layers_and_english(ranked, layers, tmp_path):
                      districts=districts_fixture()).read_text(encoding="utf-8")
     for label in ("Candidate plots (ranked)", "Excluded plots with reason",
                   "Walking distance from top plots", "Selected sites and units", "Districts",
-                  "Screening zone 25 m"):
+                  "Screening zone 25\\u00a0m"):
         assert label in html
 
 

@@ -9,6 +9,7 @@
   "use strict";
   var SF = (window.sitefinder = window.sitefinder || {});
   SF.layers = {};
+  SF.layerOptions = {};
   SF.counts = {};
   SF.index = [];
 
@@ -23,13 +24,28 @@
   SF.init = function (map, cfg) {
     SF.map = map;
     SF.cfg = cfg;
+    SF.legendKeys = [];
+    // One compact line: "Leaflet | © OpenStreetMap … · SSB …", the rest on click.
+    map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     (cfg.attribution || []).forEach(function (a) {
       map.attributionControl.addAttribution(a);
     });
+    var attr = map.attributionControl.getContainer();
+    attr.classList.add("sf-attribution");
+    attr.title = cfg.text.attribution;
+    attr.addEventListener("click", function (e) {
+      if (e.target.tagName !== "A") attr.classList.toggle("sf-attribution-open");
+    });
     L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
     addHatchPattern();
-    addLegend();
+    addNote();
     addSearch();
+    fitPopupsToSmallScreens();
+  };
+
+  /* Called once every layer and control exists. */
+  SF.ready = function () {
+    addLegend();
   };
 
   // An SVG pattern for excluded plots: they are drawn with the SVG renderer (they are few)
@@ -140,7 +156,7 @@
       opts.onEachFeature = function (f, layer) {
         layer.bindPopup(function () {
           return SF.plotPopup(f.properties);
-        }, { maxWidth: 460, minWidth: 280, maxHeight: 440 });
+        }, popupOptions());
         var rk = f.properties.rk;
         if (rk && rk <= o.labelTop) {
           layer.bindTooltip(String(rk), { permanent: true, direction: "center", className: "sf-rank" });
@@ -160,54 +176,197 @@
       if (opts.interactive) opts.onEachFeature = textTooltip;
     }
     var g = L.geoJSON(data, opts);
+    g._sfKey = key;
     SF.layers[key] = g;
+    SF.layerOptions[key] = o;
     SF.counts[key] = data.features.length;
+    if (o.legend) SF.legendKeys.push(key);
     return g;
   };
 
-  /* The offline basemap: several non-interactive layers grouped as one base layer. */
+  /* The local basemap: several non-interactive layers grouped as one base layer. */
   SF.basemap = function (key, parts) {
+    // Its own pane and canvas under the plots: switched on later (by the reader, or when
+    // the tiles fail) it must not be drawn over them on the plots' canvas.
+    if (!SF.map.getPane("sfBasemap")) SF.map.createPane("sfBasemap").style.zIndex = 250;
+    var renderer = L.canvas({ pane: "sfBasemap" });
     var group = L.layerGroup();
     parts.forEach(function (part) {
       var lyr = L.geoJSON(part.data, {
         interactive: false,
+        renderer: renderer,
         style: function () {
           return part.style;
         },
         pointToLayer: function (f, ll) {
-          return L.circleMarker(ll, Object.assign({ radius: 2 }, part.style));
+          return L.circleMarker(ll, Object.assign({ radius: 2, renderer: renderer }, part.style));
         },
       });
       group.addLayer(lyr);
+    });
+    // The land colour under the vectors, as on printed maps; the tiles bring their own.
+    group.on("add", function () {
+      SF.map.getContainer().classList.add("sf-local-basemap");
+    });
+    group.on("remove", function () {
+      SF.map.getContainer().classList.remove("sf-local-basemap");
     });
     SF.layers[key] = group;
     return group;
   };
 
-  function addLegend() {
-    var cfg = SF.cfg;
-    var c = L.control({ position: "bottomright" });
+  /* An online tile layer. When it cannot load a single tile (no network, a blocked
+   * tile server), the map switches to the local basemap and says so in a note. */
+  SF.tiles = function (key, url, opts) {
+    var t = L.tileLayer(url, opts);
+    var loaded = 0;
+    t.on("tileload", function () {
+      loaded += 1;
+    });
+    t.on("tileerror", function () {
+      if (!loaded) tilesFailed(t);
+    });
+    SF.layers[key] = t;
+    return t;
+  };
+
+  function tilesFailed(t) {
+    SF.tilesFailed = true;
+    SF.note.show(SF.cfg.text.tilesNote);
+    var local = SF.layers.basemap;
+    // Switched after the tile layer has finished handling its own error event.
+    setTimeout(function () {
+      if (local && SF.map.hasLayer(t)) {
+        SF.map.removeLayer(t);
+        SF.map.addLayer(local);
+      }
+    }, 0);
+  }
+
+  function addNote() {
+    var c = L.control({ position: "bottomleft" });
+    var d = el("div", "sf-note");
+    d.setAttribute("role", "status");
+    var msg = el("span", "sf-note-text");
+    var close = el("button", "sf-note-close", "\u00d7");
+    close.type = "button";
+    close.setAttribute("aria-label", "OK");
+    close.addEventListener("click", function () {
+      d.classList.remove("sf-note-shown");
+    });
+    d.appendChild(msg);
+    d.appendChild(close);
     c.onAdd = function () {
-      var d = el("div", "sf-legend");
-      d.appendChild(el("div", "sf-legend-title", cfg.text.legendTitle));
-      cfg.bins.forEach(function (b, i) {
-        var row = el("div", "sf-legend-row");
-        var sw = el("span", "sf-swatch");
-        sw.style.background = cfg.palette[i];
-        row.appendChild(sw);
-        row.appendChild(el("span", null, b));
-        d.appendChild(row);
-      });
-      var ex = el("div", "sf-legend-row");
-      ex.appendChild(el("span", "sf-swatch sf-swatch-ex"));
-      ex.appendChild(el("span", null, cfg.text.excludedLegend));
-      d.appendChild(ex);
-      if (cfg.text.labelNote) d.appendChild(el("div", "sf-legend-note", cfg.text.labelNote));
-      if (cfg.text.missingNote) d.appendChild(el("div", "sf-legend-note", cfg.text.missingNote));
       L.DomEvent.disableClickPropagation(d);
       return d;
     };
     c.addTo(SF.map);
+    SF.note = {
+      el: d,
+      show: function (text) {
+        msg.textContent = text;
+        d.classList.add("sf-note-shown");
+      },
+    };
+  }
+
+  /* On a phone the popup must fit between the controls: narrower, shorter, and the
+   * controls that would cover it (legend, search, layer list) step aside while it is open. */
+  function fitPopupsToSmallScreens() {
+    var box = SF.map.getContainer();
+    SF.map.on("popupopen", function () {
+      if (box.clientWidth < 600) box.classList.add("sf-popup-open");
+    });
+    SF.map.on("popupclose", function () {
+      box.classList.remove("sf-popup-open");
+    });
+  }
+
+  function popupOptions() {
+    var size = SF.map.getSize();
+    // The popup's frame adds about 50 px to its content width.
+    return {
+      maxWidth: Math.max(200, Math.min(460, size.x - 80)),
+      minWidth: Math.min(280, size.x - 80),
+      maxHeight: Math.max(160, Math.min(440, size.y - 120)),
+      autoPanPaddingTopLeft: L.point(10, 10),
+      autoPanPaddingBottomRight: L.point(10, 30),
+    };
+  }
+
+  function drawSwatch(s) {
+    var sw = el("span", "sf-swatch sf-swatch-" + s.shape);
+    if (s.shape === "hatch") return sw;
+    if (s.shape === "line") {
+      sw.style.borderTop = Math.max(2, s.weight) + "px " + (s.dash ? "dashed " : "solid ") + s.stroke;
+      return sw;
+    }
+    sw.style.background = s.fill;
+    sw.style.opacity = s.fillOpacity > 0 ? Math.min(1, 0.35 + s.fillOpacity) : 1;
+    if (s.fillOpacity === 0) sw.style.background = "transparent";
+    sw.style.border = "1px " + (s.dash ? "dashed " : "solid ") + (s.stroke === "none" ? s.fill : s.stroke);
+    return sw;
+  }
+
+  /* The legend lists every layer on the map, in a fixed order, and follows the layer
+   * control: switching a layer on adds its entry, switching it off removes it. */
+  function addLegend() {
+    var cfg = SF.cfg;
+    var c = L.control({ position: "bottomright" });
+    var body = el("div", "sf-legend-body");
+    c.onAdd = function () {
+      var d = el("details", "sf-legend");
+      // Open on a large screen; on a phone it would cover the map until asked for.
+      d.open = SF.map.getSize().x >= 600;
+      d.appendChild(el("summary", "sf-legend-summary", cfg.text.legend));
+      d.appendChild(body);
+      L.DomEvent.disableClickPropagation(d);
+      L.DomEvent.disableScrollPropagation(d);
+      return d;
+    };
+    c.addTo(SF.map);
+    SF.legend = c;
+    SF.renderLegend = function () {
+      body.textContent = "";
+      SF.legendKeys
+        .slice()
+        .sort(function (a, b) {
+          return SF.layerOptions[a].order - SF.layerOptions[b].order;
+        })
+        .forEach(function (key) {
+          if (SF.map.hasLayer(SF.layers[key])) body.appendChild(legendSection(key));
+        });
+      if (cfg.text.missingNote) body.appendChild(el("div", "sf-legend-note", cfg.text.missingNote));
+    };
+    SF.map.on("overlayadd overlayremove layeradd layerremove", function (e) {
+      if (!e.layer || e.layer._sfKey) SF.renderLegend();
+    });
+    SF.renderLegend();
+  }
+
+  function legendSection(key) {
+    var o = SF.layerOptions[key];
+    var sec = el("div", "sf-legend-section");
+    sec.setAttribute("data-layer", key);
+    var rows = o.legend || [];
+    var inline = rows.length === 1 && !rows[0].label;
+    var title = el("div", inline ? "sf-legend-row sf-legend-title" : "sf-legend-title");
+    if (inline) title.appendChild(drawSwatch(rows[0].swatch));
+    title.appendChild(el("span", null, o.label));
+    sec.appendChild(title);
+    if (!inline) {
+      rows.forEach(function (r) {
+        var row = el("div", "sf-legend-row");
+        row.appendChild(drawSwatch(r.swatch));
+        row.appendChild(el("span", null, r.label));
+        sec.appendChild(row);
+      });
+    }
+    if (key === "plots") {
+      sec.appendChild(el("div", "sf-legend-note", SF.cfg.text.classNote));
+      sec.appendChild(el("div", "sf-legend-note", SF.cfg.text.labelNote));
+    }
+    return sec;
   }
 
   function entryLabel(it) {
