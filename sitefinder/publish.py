@@ -1,15 +1,20 @@
 """Put a study's results on maps and in the meeting report.
 
 Gathers what :mod:`sitefinder.maps` and :mod:`sitefinder.report` draw — isochrones of the
-top or selected plots (from the network), districts, the sensitive existing sites, the
-offline basemap from the local OSM extract and the list of data sources — so the CLI
-and notebooks produce the same maps with one call.
+top or selected plots (from the network), walking routes, noise zones, districts, the
+sensitive existing sites, the basemap from the local OSM extract and the list of data
+sources — so the CLI and notebooks produce the same maps with one call.
+
+This module works on a measured :class:`~sitefinder.api.Study` and never runs the
+pipeline itself: it imports neither ``sitefinder.pipeline`` nor the run function, so the
+pipeline can import it without a cycle.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -17,18 +22,21 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
-from sitefinder.api import Study
 from sitefinder.config import Scenario
+from sitefinder.language import fmt_number
 from sitefinder.maps import OSM_ATTRIBUTION, basemap_from_osm, write_map
 from sitefinder.network import isochrones, plot_access
 from sitefinder.raster_metrics import NOISE_PROXY_FILE
-from sitefinder.report import write_report
+from sitefinder.report import ROUTE_CATEGORIES, write_report
 from sitefinder.select import SelectionResult
 from sitefinder.sources.gtfs import stop_frequencies
+from sitefinder.static_maps import basemap_for_study
+
+if TYPE_CHECKING:  # the type only: importing the api here would tie publish to the pipeline
+    from sitefinder.api import Study
 
 ISOCHRONE_MINUTES = (5.0, 10.0, 15.0)
 SENSITIVE_LAYERS = ("existing_sites",)
-REPORT_LAYERS = ("transit", "grocery", "health", "industrial")
 _ATTRIBUTIONS = {"districts": "Bydeler: Oslo kommune / SSB"}
 
 
@@ -64,12 +72,12 @@ def map_layers(study: Study, public: bool) -> dict[str, gpd.GeoDataFrame]:
         spec = study.scenario.layers[name]
         label = spec.label_nb if nb else spec.label_en
         layers[_title(label)] = frame
-    layers.update(noise_zone_layers(study))
     frequency = study.scenario.measure.transit_frequency
     if frequency is not None:
         stops = stop_frequencies(frequency)
+        language = "nb" if nb else "en"
         stops["name"] = stops["stop_name"] + ": " + stops["departures_per_hour"].map(
-            lambda v: f"{v:.1f}"
+            lambda v: fmt_number(v, 1, language)
         ) + (" avganger/time" if nb else " departures/hour")
         layers["Avganger per time" if nb else "Departures per hour"] = stops.to_crs(study.crs)
     existing = study.existing_sites()
@@ -78,11 +86,11 @@ def map_layers(study: Study, public: bool) -> dict[str, gpd.GeoDataFrame]:
     return layers
 
 
-def noise_zone_layers(study: Study) -> dict[str, gpd.GeoDataFrame]:
+def noise_zone_layers(study: Study, language: str | None = None) -> dict[str, gpd.GeoDataFrame]:
     """T-1442 road-noise zones (yellow, red) as polygons from the noise raster in use.
 
     Labelled as an estimate when the raster is the OSM proxy, so nobody mistakes it for
-    the municipality's official noise map.
+    the municipality's official noise map; in ``language`` (default: the scenario's).
     """
     settings = study.scenario.measure.noise
     if settings is None:
@@ -94,7 +102,7 @@ def noise_zone_layers(study: Study) -> dict[str, gpd.GeoDataFrame]:
     import rasterio
     from rasterio import features
 
-    nb = study.scenario.language == "nb"
+    nb = (language or study.scenario.language) == "nb"
     proxy = settings.raster is None
     suffix = (" (anslag fra OSM)" if nb else " (OSM estimate)") if proxy else ""
     with rasterio.open(path) as src:
@@ -102,8 +110,8 @@ def noise_zone_layers(study: Study) -> dict[str, gpd.GeoDataFrame]:
         transform, crs = src.transform, src.crs
     out = {}
     for label_nb, label_en, lower in (
-        ("Gul støysone veg", "Yellow road-noise zone", settings.road_yellow_db),
-        ("Rød støysone veg", "Red road-noise zone", settings.road_red_db),
+        ("Gul støysone vei", "Yellow road-noise zone", settings.road_yellow_db),
+        ("Rød støysone vei", "Red road-noise zone", settings.road_red_db),
     ):
         mask = (band >= lower).astype("uint8")
         shapes = [shapely.geometry.shape(g) for g, v in
@@ -117,6 +125,19 @@ def noise_zone_layers(study: Study) -> dict[str, gpd.GeoDataFrame]:
         ).to_crs(study.crs)
         out[(label_nb if nb else label_en) + suffix] = zone
     return out
+
+
+def noise_zones_frame(study: Study, language: str | None = None) -> gpd.GeoDataFrame | None:
+    """The noise zones as one frame for the web map: ``zone`` (yellow/red) and ``name``."""
+    zones = noise_zone_layers(study, language)
+    if not zones:
+        return None
+    frames = [
+        frame.assign(zone="red" if ("Rød" in label or "Red" in label) else "yellow",
+                     name=label)
+        for label, frame in zones.items()
+    ]
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
 
 
 def data_sources(study: Study, language: str = "nb") -> list[dict[str, str]]:
@@ -144,8 +165,11 @@ def data_sources(study: Study, language: str = "nb") -> list[dict[str, str]]:
         raster = Path(measure.population.raster)
         # The raster says where it came from (scripts/make_population_raster.py writes it).
         tags = _raster_tags(raster)
+        name = tags.get("SOURCE", raster.name)
+        if nb:  # the tag is written in English ("…; from <file>")
+            name = name.replace("; from ", "; fra ")
         sources.append(
-            {"name": tags.get("SOURCE", raster.name), "date": modified(raster),
+            {"name": name, "date": modified(raster),
              "licence": tags.get("LICENSE", "")}
         )
     if measure.noise is not None:
@@ -170,7 +194,8 @@ def attributions(study: Study) -> list[str]:
     if population is not None:
         source = _raster_tags(Path(population.raster)).get("SOURCE")
         if source:
-            lines.append(source)
+            # The tag ends "; from <file>" (in English): the map credits the publisher only.
+            lines.append(source.split("; from ")[0])
     if study.scenario.districts is not None:
         lines.append(_district_attribution(study))
     return lines
@@ -231,17 +256,21 @@ def write_maps(
 ) -> dict[str, Path]:
     """Write ``map.html`` and, with ``both``, ``map_offline.html``.
 
-    ``map.html`` uses online tiles (or is itself offline with ``offline=True``);
-    ``map_offline.html`` is a self-contained file with a basemap drawn from the local OSM
-    extract that opens with no network at all.
+    Both carry every script inline and a basemap drawn from the local OSM extract.
+    ``map.html`` starts on online tiles and falls back to that basemap when tiles fail
+    (``offline=True`` makes it start on the local basemap); ``map_offline.html`` starts on
+    the local basemap and opens with no network at all.
     """
     scenario = scenario or study.scenario
     out_dir = Path(out_dir)
-    iso = top_isochrones(study, ranked, focus_plots(ranked, selection, top_n))
+    focus = focus_plots(ranked, selection, top_n)
+    bounds = ranked.to_crs(4326).total_bounds + np.array([-0.005, -0.003, 0.005, 0.003])
     common = dict(
         layers=map_layers(study, public),
         sensitive=SENSITIVE_LAYERS,
-        isochrones=iso,
+        isochrones=top_isochrones(study, ranked, focus),
+        routes=walking_routes_for(study, focus),
+        noise_zones=noise_zones_frame(study, scenario.language),
         selection=_selection_frame(selection),
         districts=_districts_for_map(study),
         language=scenario.language,
@@ -249,21 +278,12 @@ def write_maps(
         attribution=attributions(study),
         top_n=top_n,
         scenario=scenario,
+        basemap=basemap_from_osm(study.osm, bbox=tuple(bounds)),
     )
-    written: dict[str, Path] = {}
-    basemap = None
-    if offline or both:
-        bounds = ranked.to_crs(4326).total_bounds + np.array([-0.005, -0.003, 0.005, 0.003])
-        basemap = basemap_from_osm(study.osm, bbox=tuple(bounds))
-    if offline:
-        written["map"] = write_map(ranked, out_dir / "map.html", offline=True, basemap=basemap,
-                                   **common)
-    else:
-        written["map"] = write_map(ranked, out_dir / "map.html", **common)
-        if both:
-            written["map_offline"] = write_map(
-                ranked, out_dir / "map_offline.html", offline=True, basemap=basemap, **common
-            )
+    written = {"map": write_map(ranked, out_dir / "map.html", offline=offline, **common)}
+    if both and not offline:
+        written["map_offline"] = write_map(ranked, out_dir / "map_offline.html", offline=True,
+                                           **common)
     return written
 
 
@@ -276,17 +296,40 @@ def write_meeting_report(
     selection: SelectionResult | None = None,
     public: bool = False,
     top_n: int = 5,
+    screening: Any = None,
+    language: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``report.html`` and ``report.pdf`` for a council meeting."""
+    """Write ``report.html`` and ``report.pdf`` for a council meeting.
+
+    Parameters
+    ----------
+    study : Study
+        The measured study (its extract, network and layers are reused, not rebuilt).
+    ranked : GeoDataFrame
+        Ranked plots (after a selection, with ``selected`` and ``selected_units``).
+    out_dir : str or Path
+        Folder the two files are written to.
+    scenario : Scenario, optional
+        Scenario the plots were scored with (default: the study's).
+    selection : SelectionResult, optional
+        The chosen sites; without it the report presents the best-ranked plots.
+    public : bool
+        Leave out everything sensitive.
+    top_n : int
+        Best-ranked plots given a page when nothing was selected.
+    screening : object, optional
+        A screening result (``sitefinder.screen.ScreenResult``) for its own section.
+    language : {"nb", "en"}, optional
+        Report language (default: the scenario's, bokmål unless it says otherwise).
+
+    Returns
+    -------
+    dict of str to Path
+        ``report_html`` and ``report_pdf``.
+    """
     scenario = scenario or study.scenario
+    language = language or scenario.language
     focus = focus_plots(ranked, selection, top_n)
-    # Printed maps show what a reader can check on paper; thousands of dwellings and
-    # residential polygons would only grey the page (and take a minute to hatch).
-    shown = [study.scenario.layers[n] for n in REPORT_LAYERS if n in study.scenario.layers]
-    labels = {
-        _title(s.label_nb if scenario.language == "nb" else s.label_en) for s in shown
-    } | set(SENSITIVE_LAYERS)
-    layers = {name: frame for name, frame in map_layers(study, public).items() if name in labels}
     # What the map data lacks (criteria left out, incomplete dwellings) belongs in the
     # report too: a council reads the scores there, not in the manifest.
     ranked = ranked.copy()
@@ -297,16 +340,45 @@ def write_meeting_report(
         ranked,
         out_dir,
         top_n=top_n,
-        layers=layers,
-        sensitive=SENSITIVE_LAYERS,
-        isochrones=top_isochrones(study, ranked, focus),
         selection=_selection_frame(selection),
-        sources=data_sources(study, scenario.language),
-        language=scenario.language,
+        basemap=basemap_for_study(study),
+        routes=walking_routes_for(study, focus),
+        noise_zones=noise_zone_layers(study, language),
+        screening=screening,
+        request=_request(selection),
+        sources=data_sources(study, language),
+        language=language,
         public=public,
+        demo=is_demo(study),
+        sensitive=SENSITIVE_LAYERS,
         scenario=scenario,
     )
     return {"report_html": html, "report_pdf": pdf}
+
+
+def walking_routes_for(study: Study, plot_ids: list[str]) -> gpd.GeoDataFrame:
+    """Walking routes from each plot to its nearest stop, shop, pharmacy and health service."""
+    from sitefinder.routes import walking_routes
+
+    return walking_routes(study, plot_ids, categories=ROUTE_CATEGORIES)
+
+
+def _request(selection: SelectionResult | None) -> dict[str, int | None]:
+    if selection is None:
+        return {}
+    return {"units": selection.requested_units, "sites": selection.requested_sites}
+
+
+def is_demo(study: Study) -> bool:
+    """Whether the study ranks the bundled illustrative demo plots (data/README.md).
+
+    Their report says so in its caveats: they are not the municipality's plots.
+    """
+    # Imported here: the study's own module is loaded already, and publish stays free of
+    # module-level ties to the api (which the pipeline imports beside it).
+    from sitefinder.api import BUNDLED_PLOTS
+
+    return Path(study.plots_path).resolve() == Path(BUNDLED_PLOTS).resolve()
 
 
 def per_district_counts(ranked: pd.DataFrame) -> pd.DataFrame:
