@@ -20,6 +20,7 @@ import numpy as np
 import shapely
 
 from sitefinder.config import Scenario
+from sitefinder.language import NBSP, fmt_int, fmt_percent
 from sitefinder.layers import LayerSet
 from sitefinder.score import criteria_without_data, layer_of
 from sitefinder.sources.osm import OsmData
@@ -102,10 +103,12 @@ def dwelling_warnings(osm: OsmData | None, layers: LayerSet) -> list[DataWarning
         if len(building) and share > UNTYPED_BUILDING_SHARE:
             out.append(DataWarning(
                 "untyped_buildings",
-                f"{share * 100:.0f} % av bygningene i kartdataene har ingen type (building=yes). "
+                f"{_percent(share, 'nb')} av bygningene i kartdataene har ingen type "
+                "(building=yes). "
                 "Slike bygninger er regnet som boliger når de har adresse eller ligger i et "
                 "boligområde (minst 30 m²); kontroller avstand til nærmeste bolig.",
-                f"{share:.0%} of the buildings in the map data have no type (building=yes). "
+                f"{_percent(share, 'en')} of the buildings in the map data have no type "
+                "(building=yes). "
                 "They are counted as dwellings when they carry an address or lie in "
                 "residential land use (at least 30 m²); check the distance to the nearest "
                 "dwelling.",
@@ -125,14 +128,19 @@ def dwelling_warnings(osm: OsmData | None, layers: LayerSet) -> list[DataWarning
     if density < MIN_DWELLINGS_PER_KM2:
         out.append(DataWarning(
             "few_dwellings",
-            f"Boliglaget ser ufullstendig ut: {density:.0f} boliger per km² boligområde. "
+            f"Boliglaget ser ufullstendig ut: {fmt_int(density)} boliger per km² boligområde. "
             "Avstanden til nærmeste bolig kan være for lang; legg til kommunens egne "
             "bygningsdata (matrikkelen) med add_files.",
-            f"The dwellings layer looks incomplete: {density:.0f} dwellings per km² of "
+            f"The dwellings layer looks incomplete: {fmt_int(density, 'en')} dwellings per km² of "
             "residential land. The distance to the nearest dwelling may be too long; add "
             "the municipality's own building data (cadastre) with add_files.",
         ))
     return out
+
+
+def _percent(share: float, language: str) -> str:
+    """A whole percentage, "83 %" / "83%", with a plain space (searchable in the CSV)."""
+    return fmt_percent(share, 0, language).replace(NBSP, " ")
 
 
 def edge_warnings(stats: dict[str, int]) -> list[DataWarning]:
@@ -142,9 +150,15 @@ def edge_warnings(stats: dict[str, int]) -> list[DataWarning]:
     if dropped:
         out.append(DataWarning(
             "multipolygons_dropped",
-            f"{dropped} flerdelte områder (multipolygoner) er kuttet av kartutsnittet og er "
-            "ikke med. Bruk et utsnitt som dekker litt mer enn kommunen.",
-            f"{dropped} multipolygon areas are cut by the extract's edge and are left out. "
-            "Use an extract a little larger than the municipality.",
+            (f"{fmt_int(dropped)} flerdelt område (multipolygon) er kuttet av kartutsnittet "
+             "og er ikke med." if dropped == 1 else
+             f"{fmt_int(dropped)} flerdelte områder (multipolygoner) er kuttet av "
+             "kartutsnittet og er ikke med.")
+            + " Bruk et utsnitt som dekker litt mer enn kommunen.",
+            (f"{fmt_int(dropped, 'en')} multipolygon area is cut by the extract's edge and is "
+             "left out." if dropped == 1 else
+             f"{fmt_int(dropped, 'en')} multipolygon areas are cut by the extract's edge and "
+             "are left out.")
+            + " Use an extract a little larger than the municipality.",
         ))
     return out

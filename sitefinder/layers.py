@@ -32,6 +32,10 @@ from sitefinder.errors import InputError
 from sitefinder.sources.osm import KEPT_KEYS, OsmData
 
 _LAYER_COLUMNS = ["layer", "osm_type", "osm_id", "name", "kind", "geometry"]
+#: How layer files are laid out; a derived file written in an older layout (one layer of
+#: mixed geometry, no QGIS style) is rebuilt, a user's file is read as it is.
+#: 2: one GeoPackage layer per geometry type (``<name>_points`` …) and ``layer_styles``.
+LAYER_FILE_FORMAT = 2
 
 
 @dataclass
@@ -221,11 +225,30 @@ def layer_key(osm_sha256: str, spec: LayerSpec, crs: CRS) -> str:
     rules = spec.model_dump(
         mode="json", exclude={"label_nb", "label_en", "file", "add_files"}
     )
-    return json.dumps({"osm": osm_sha256, "rules": rules, "crs": crs.to_string()}, sort_keys=True)
+    return json.dumps(
+        {"osm": osm_sha256, "rules": rules, "crs": crs.to_string(), "format": LAYER_FILE_FORMAT},
+        sort_keys=True,
+    )
+
+
+def _spatial_layers(path: Path) -> list[str | None]:
+    """Layers of a vector file that hold geometry, in file order (``[None]``: just read it)."""
+    try:
+        layers = [str(n) for n, geometry in pyogrio.list_layers(path) if geometry is not None]
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError):
+        return [None]  # unreadable: read_layer_file_any reports it with its own message
+    return layers or [None]
+
+
+def _in_build_order(layers: list[str | None], name: str) -> list[str | None]:
+    """``<name>_points``, ``_lines``, ``_areas`` first, in the order they were built."""
+    order = {part_layer_name(name, part): i for i, part in enumerate(GEOMETRY_PARTS)}
+    return sorted(layers, key=lambda layer: order.get(layer or "", len(order)))
 
 
 def read_layer_file_any(
-    path: str | Path, what: str, *, column: str | None = None, field: str | None = None
+    path: str | Path, what: str, *, column: str | None = None, field: str | None = None,
+    layer: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read any vector file a user supplies (districts, existing sites), with clear errors.
 
@@ -239,10 +262,12 @@ def read_layer_file_any(
         A column the file must have.
     field : str, optional
         The scenario field naming that column, for the message.
+    layer : str, optional
+        The layer to read (default: the first).
     """
     path = Path(path)
     try:
-        frame = gpd.read_file(path, engine="pyogrio", on_invalid="ignore")
+        frame = gpd.read_file(path, layer=layer, engine="pyogrio", on_invalid="ignore")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise InputError(
             f"the {what} file could not be read ({str(exc).splitlines()[0]})",
@@ -265,8 +290,16 @@ def read_layer_file_any(
 
 
 def read_layer_file(path: Path, crs: CRS, name: str) -> gpd.GeoDataFrame:
-    """Read a user's layer file, reprojecting it and filling the standard columns."""
-    frame = read_layer_file_any(path, f"layer '{name}'").to_crs(crs)
+    """Read a layer file, reprojecting it and filling the standard columns.
+
+    Every layer with geometry in the file is read (``transit_points``,
+    ``transit_areas`` … as sitefinder writes them, or whatever layers a user saved);
+    tables without geometry, such as QGIS's ``layer_styles``, are not features.
+    """
+    parts = [read_layer_file_any(path, f"layer '{name}'", layer=layer).to_crs(crs)
+             for layer in _in_build_order(_spatial_layers(path), name)]
+    frame = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=crs) if len(parts) > 1 \
+        else parts[0]
     for column in _LAYER_COLUMNS:
         if column not in frame.columns:
             frame[column] = None
@@ -313,7 +346,7 @@ def build_layers(
             paths[name] = path
         else:
             layer = extract_layer(osm, spec, name, crs, frames)
-            _write_layer(layer, path, name)
+            _write_layer(layer, path, name, spec.geometry, spec.label_nb)
             ledger.record(path, layer_key(osm.sha256, spec, crs))
             frames[name], origin[name], paths[name] = layer, "built", path
         if spec.add_files:
@@ -366,9 +399,60 @@ def build_order(layers: dict[str, LayerSpec]) -> list[str]:
     return order
 
 
-def _write_layer(layer: gpd.GeoDataFrame, path: Path, name: str) -> None:
+#: GeoPackage layers of one thematic layer file, one per geometry type, in the order
+#: features are extracted (points, lines, areas), so reading them back in this order
+#: gives the features in the order they were built.
+GEOMETRY_PARTS: dict[str, tuple[str, ...]] = {
+    "points": ("Point", "MultiPoint"),
+    "lines": ("LineString", "MultiLineString", "LinearRing"),
+    "areas": ("Polygon", "MultiPolygon"),
+}
+
+
+def part_layer_name(name: str, part: str) -> str:
+    """Name of the GeoPackage layer holding one geometry type of a thematic layer.
+
+    >>> part_layer_name("transit", "points")
+    'transit_points'
+    """
+    return f"{name}_{part}"
+
+
+def _write_layer(
+    layer: gpd.GeoDataFrame, path: Path, name: str, geometry: str = "any", label: str = ""
+) -> None:
+    """Write a thematic layer as one GeoPackage layer per geometry type, with QGIS styles.
+
+    ``transit`` holds stops (points), platforms drawn as lines and platforms drawn as
+    areas: it becomes ``transit_points``, ``transit_lines`` and ``transit_areas`` in
+    ``transit.gpkg``, each with a single geometry type, so that a planner can add a
+    planned bus stop in QGIS as a point. Only the types present are written; a layer
+    without features is written empty, typed by its scenario ``geometry``.
+    """
+    from sitefinder.qgis_styles import style_layer_file  # light; keeps imports one-way
+
     if path.exists():
         path.unlink()  # a fresh file: GeoPackages keep stale layers otherwise
-    # promote_to_multi keeps points and polygons apart cleanly; a layer with mixed
-    # geometry types is written as "Unknown" geometry, which QGIS opens fine.
-    pyogrio.write_dataframe(layer, path, layer=name, driver="GPKG")
+    types = layer.geometry.geom_type
+    written = False
+    for part, names in GEOMETRY_PARTS.items():
+        features = layer[types.isin(names).to_numpy()]
+        if len(features):
+            # One declared type per layer: where Polygon and MultiPolygon mix, all become
+            # MultiPolygon (pyogrio's default); stops stay plain points.
+            pyogrio.write_dataframe(features, path, layer=part_layer_name(name, part),
+                                    driver="GPKG")
+            written = True
+    known = [t for names in GEOMETRY_PARTS.values() for t in names]
+    other = layer[~types.isin(known).to_numpy()]
+    if len(other):
+        # Never in OSM-built layers; kept rather than lost should a collection appear.
+        pyogrio.write_dataframe(other, path, layer=part_layer_name(name, "other"),
+                                driver="GPKG")
+        written = True
+    if not written:
+        part = geometry if geometry in GEOMETRY_PARTS else "points"
+        kind = {"points": "Point", "lines": "MultiLineString", "areas": "MultiPolygon"}[part]
+        pyogrio.write_dataframe(layer.iloc[:0], path, layer=part_layer_name(name, part),
+                                driver="GPKG", geometry_type=kind)
+    style_layer_file(path, name, label=label or None)

@@ -33,6 +33,7 @@ import shapely
 
 from sitefinder.config import Scenario
 from sitefinder.outfolder import checkpoint, sha256_of
+from sitefinder.qgis_styles import style_ranked
 from sitefinder.sources.osm import file_sha256
 
 _PACKAGES = (
@@ -117,34 +118,64 @@ def protect_csv_file(path: str | Path) -> Path:
     return path
 
 
-def write_ranked_csv(ranked: gpd.GeoDataFrame, path: str | Path) -> Path:
-    """Write ranked plots as CSV (UTF-8 with BOM so Excel shows æøå), no geometry.
+def ranked_table(ranked: pd.DataFrame) -> pd.DataFrame:
+    """The ranked plots as a table: no geometry, a WGS84 point (``lon``, ``lat``) per plot.
 
-    Adds ``lon`` and ``lat``: a point inside each plot, in WGS84. Formula-like text is
-    written as text (:func:`protect_cell`).
+    The point lies inside the plot, so the table can be put on a map again; plots without
+    a geometry keep empty coordinates. A frame without geometry is returned as it is.
+
+    Parameters
+    ----------
+    ranked : GeoDataFrame
+        The ranked plots.
+
+    Returns
+    -------
+    DataFrame
     """
-    path = Path(path)
-    table = pd.DataFrame(ranked.drop(columns=["geometry", *_extra_geometry(ranked)]))
+    if not isinstance(ranked, gpd.GeoDataFrame):
+        return pd.DataFrame(ranked)
+    table = pd.DataFrame(ranked.drop(columns=[ranked.geometry.name, *_extra_geometry(ranked)]))
     valid = ~(ranked.geometry.isna() | ranked.geometry.is_empty)
     points = ranked.geometry[valid].representative_point().to_crs(4326)
     table["lon"] = np.nan
     table["lat"] = np.nan
     table.loc[valid, "lon"] = points.x.round(6)
     table.loc[valid, "lat"] = points.y.round(6)
-    protect_frame(table).to_csv(path, index=False, encoding="utf-8-sig",
-                                lineterminator=CSV_LINE_END)
+    return table
+
+
+def write_ranked_csv(ranked: gpd.GeoDataFrame, path: str | Path) -> Path:
+    """Write ranked plots as CSV (UTF-8 with BOM so Excel shows æøå), no geometry.
+
+    Adds ``lon`` and ``lat``: a point inside each plot, in WGS84 (:func:`ranked_table`).
+    Formula-like text is written as text (:func:`protect_cell`). The CSV is for programs
+    (comma-separated, decimal point); people get ``ranked.xlsx``
+    (:func:`sitefinder.spreadsheets.write_ranked_xlsx`).
+    """
+    path = Path(path)
+    protect_frame(ranked_table(ranked)).to_csv(path, index=False, encoding="utf-8-sig",
+                                               lineterminator=CSV_LINE_END)
     return path
 
 
-def write_ranked_gpkg(ranked: gpd.GeoDataFrame, path: str | Path, layer: str = "ranked") -> Path:
-    """Write ranked plots as a GeoPackage layer (plots without geometry are kept)."""
+def write_ranked_gpkg(
+    ranked: gpd.GeoDataFrame, path: str | Path, layer: str = "ranked", language: str = "nb"
+) -> Path:
+    """Write ranked plots as a GeoPackage layer (plots without geometry are kept).
+
+    ``rank`` is an integer field (NULL where a plot is not ranked); the unit layout is
+    the layer ``unit_layout``; the table ``layer_styles`` holds the default QGIS styles
+    (:func:`sitefinder.qgis_styles.style_ranked`), named in ``language``.
+    """
     path = Path(path)
     if path.exists():
         path.unlink()
     extra = _extra_geometry(ranked)
     frame = ranked.drop(columns=extra)
-    # GeoPackage has no nullable integer type with NA; store rank as float (NaN = unranked).
-    frame["rank"] = frame["rank"].astype("Float64").astype(float)
+    # An integer field with NULL where a plot is not ranked, so QGIS sorts and filters
+    # ranks as whole numbers.
+    frame["rank"] = frame["rank"].astype("Int64")
     pyogrio.write_dataframe(frame, path, layer=layer, driver="GPKG", promote_to_multi=False)
     checkpoint("write-gpkg")  # test hook: one layer written, the next not yet
     if "layout" in extra:
@@ -157,6 +188,8 @@ def write_ranked_gpkg(ranked: gpd.GeoDataFrame, path: str | Path, layer: str = "
         units = units[~(units.geometry.isna() | units.geometry.is_empty)]
         pyogrio.write_dataframe(units, path, layer="unit_layout", driver="GPKG",
                                 promote_to_multi=True)
+    # QGIS opens the plots coloured by score class (the table layer_styles).
+    style_ranked(path, frame, language, layer)
     return path
 
 

@@ -24,6 +24,7 @@ from sitefinder.config import (
     WindowValue,
 )
 from sitefinder.errors import InputError
+from sitefinder.language import NBSP, fmt_distance, fmt_int, fmt_number
 from sitefinder.noise import RAIL_RED_DB, RAIL_YELLOW_DB, ROAD_RED_DB, ROAD_YELLOW_DB
 from sitefinder.sources.plots import STATUS_OK
 
@@ -260,12 +261,14 @@ def _judged_status(
             numbers = _as_numbers(out[c.metric])
             hit = measured & (values[name].to_numpy() <= 0) & ~np.isnan(numbers)
             # Formatted for the excluded rows only: re-scoring 10,000 plots stays fast.
-            shown = np.full(len(numbers), "", dtype=object)
-            shown[hit] = [_number(v, c.metric) for v in numbers[hit]]
+            shown_nb = np.full(len(numbers), "", dtype=object)
+            shown_en = np.full(len(numbers), "", dtype=object)
+            shown_nb[hit] = [_number(v, c.metric, "nb") for v in numbers[hit]]
+            shown_en[hit] = [_number(v, c.metric, "en") for v in numbers[hit]]
             _add_reason(
                 status, reason_nb, reason_en, hit,
-                "uakseptabel på kriteriet «" + c.label_nb + "» (" + shown + ")",
-                "unacceptable on criterion '" + c.label_en + "' (" + shown + ")",
+                "uakseptabel på kriteriet «" + c.label_nb + "» (" + shown_nb + ")",
+                "unacceptable on criterion '" + c.label_en + "' (" + shown_en + ")",
             )
     if "capacity_status" in out.columns:
         small = (status == STATUS_OK) & (out["capacity_status"] == STATUS_TOO_SMALL).to_numpy()
@@ -331,12 +334,22 @@ def layer_of(metric: str) -> str | None:
     return {column: layer for layer, column in NEAREST_METRICS.items()}.get(metric)
 
 
-def _number(value: float, metric: str) -> str:
-    """A metric value with its unit for a reason text, e.g. ``126 m`` or ``7 units``."""
+def _distance_text(metres: float, language: str) -> str:
+    """:func:`sitefinder.language.fmt_distance` with a plain space before the unit.
+
+    The explanations and reasons are also read by programs and searched by people in
+    the CSV, where "126 m" must match what they type.
+    """
+    return fmt_distance(metres, language).replace(NBSP, " ")
+
+
+def _number(value: float, metric: str, language: str) -> str:
+    """A metric value with its unit for a reason text, e.g. ``126 m`` or ``1,6 km``."""
     if np.isnan(value):
         return ""
-    unit = " m" if metric.endswith("_m") else _unit(metric, "en")
-    return f"{value:,.0f}".replace(",", " ") + unit
+    if metric.endswith("_m"):
+        return _distance_text(value, language)
+    return fmt_int(value, language) + _unit(metric, language)
 
 
 def _add_reason(status, reason_nb, reason_en, hit, text_nb, text_en) -> None:
@@ -364,14 +377,14 @@ def rank_scores(score: pd.Series, plot_id: pd.Series, eligible: np.ndarray) -> p
 
 _WORDS = {
     "nb": {
-        "walk": "{v:.0f} min å gå til {label}",
-        "none": "ingen {label} innen {km:g} km gange",
+        "walk": "{v} min å gå til {label}",
+        "none": "ingen {label} innen {km} km gange",
         "island": "{label}: ikke nåbar (tomten ligger på en gangvei uten forbindelse)",
-        "dist": "{v:.0f} m til {label}",
+        "dist": "{v} til {label}",
         "inside": "ligger i {label}",
         "missing": "{label}: ingen data",
         "nolayer": "{label}: ingen i kartdataene, ikke vektlagt",
-        "score": "Poeng {s:.0f} av 100",
+        "score": "Poeng {s} av 100",
         "good": "bra",
         "fair": "middels",
         "poor": "svakt",
@@ -381,14 +394,14 @@ _WORDS = {
         "red": "rød støysone: boliger bør unngås, krever skjerming",
     },
     "en": {
-        "walk": "{v:.0f} min walk to {label}",
-        "none": "no {label} within {km:g} km walk",
+        "walk": "{v} min walk to {label}",
+        "none": "no {label} within {km} km walk",
         "island": "{label}: unreachable (plot is on a path not linked to the network)",
-        "dist": "{v:.0f} m to {label}",
+        "dist": "{v} to {label}",
         "inside": "lies in {label}",
         "missing": "{label}: no data",
         "nolayer": "{label}: none in the map data, not weighted",
-        "score": "Score {s:.0f} of 100",
+        "score": "Score {s} of 100",
         "good": "good",
         "fair": "fair",
         "poor": "poor",
@@ -437,13 +450,17 @@ def explain_plots(
 ) -> pd.Series:
     """One plain-language sentence per plot, listing every criterion's raw value.
 
-    E.g. "Poeng 72 av 100. 4 min å gå til holdeplass (bra), 12 min å gå til
+    E.g. "Poeng 72,4 av 100. 4 min å gå til holdeplass (bra), 12 min å gå til
     dagligvarebutikk (middels) … Svakest: park eller natur." Plots that were not
-    measured get their status reason instead.
+    measured get their status reason instead. Numbers are written as a reader of
+    ``language`` writes them (:mod:`sitefinder.language`): the score with the one
+    decimal the tables show, distances in metres or kilometres, counts and residents
+    whole.
     """
     words = _WORDS[language]
     speed = scenario.network.walk_speed_kmh * 1000 / 60
-    km = scenario.network.max_distance_m / 1000
+    reach_km = scenario.network.max_distance_m / 1000
+    km = fmt_number(reach_km, 0 if reach_km == round(reach_km) else 1, language)
     parts_per_criterion = []
     for name, c in scenario.criteria.items():
         label = c.label_nb if language == "nb" else c.label_en
@@ -463,14 +480,18 @@ def explain_plots(
             text = pd.Series(words["nolayer"].format(label=label), index=scored.index)
         elif c.metric.startswith("dist_") and layer_of(c.metric):
             minutes = metric / speed
-            walk = minutes.map(lambda v, lb=label: words["walk"].format(v=max(v, 1), label=lb))
+            walk = minutes.map(
+                lambda v, lb=label: words["walk"].format(v=fmt_int(max(v, 1), language), label=lb)
+            )
             island = scored["network_reach"] == "island"
             none = pd.Series(words["none"].format(label=label, km=km), index=scored.index)
             unreach = pd.Series(words["island"].format(label=label), index=scored.index)
             text = walk.where(metric.notna(), unreach.where(island, none))
             text = text.where(metric.isna(), text + " (" + grade + ")")
         elif c.metric.endswith("_dist_m"):
-            dist = metric.map(lambda v, lb=label: words["dist"].format(v=v, label=lb))
+            dist = metric.map(
+                lambda v, lb=label: words["dist"].format(v=_distance_text(v, language), label=lb)
+            )
             dist = dist.where(metric > 0, words["inside"].format(label=label))
             text = dist.where(metric.notna(), words["missing"].format(label=label))
             text = text + " (" + grade + ")"
@@ -480,18 +501,25 @@ def explain_plots(
             if c.metric.endswith("_lden_db") and proxy.any():
                 # Every output must say when noise is the OSM proxy, not a noise map.
                 label += " [anslag fra OSM]" if language == "nb" else " [OSM estimate]"
-            shown = metric.map(lambda v, lb=label, u=unit: f"{lb} {v:,.0f}{u}".replace(",", " "))
+            # Whole numbers ("innbyggere innen 500 m 8 695": whole people).
+            shown = metric.map(
+                lambda v, lb=label, u=unit: f"{lb} {fmt_int(v, language)}{u}"
+            )
             text = shown.where(metric.notna(), words["missing"].format(label=label))
             text = text + " (" + grade + ")"
         parts_per_criterion.append(text)
     body = pd.concat(parts_per_criterion, axis=1).agg(", ".join, axis=1)
+    # A sentence of its own after the score: it starts with a capital letter.
+    body = body.str[:1].str.upper() + body.str[1:]
 
     value_cols = [f"value_{n}" for n in scenario.criteria if n not in dropped]
     labels = {
         f"value_{n}": (c.label_nb if language == "nb" else c.label_en)
         for n, c in scenario.criteria.items()
     }
-    head = scored["score"].map(lambda s: words["score"].format(s=s) if pd.notna(s) else "")
+    head = scored["score"].map(
+        lambda s: words["score"].format(s=fmt_number(s, 1, language)) if pd.notna(s) else ""
+    )
     text = head + ". " + body + "."
     if value_cols:
         values = scored[value_cols]

@@ -114,8 +114,8 @@ def test_missing_ledger_makes_no_layer_look_user_edited_but_keeps_real_edits(her
     # the geometry is not changed, so stand-ins do.
     for name in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):
         con.create_function(name, 1, lambda geom: 0)
-    con.execute("UPDATE transit SET name = 'Ny holdeplass' WHERE rowid = "
-                "(SELECT min(rowid) FROM transit)")
+    con.execute("UPDATE transit_points SET name = 'Ny holdeplass' WHERE rowid = "
+                "(SELECT min(rowid) FROM transit_points)")
     con.commit()
     con.close()
     proc, manifest = _run(here)
