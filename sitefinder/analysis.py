@@ -3,30 +3,36 @@
 Thin glue between the study (which measures once) and :mod:`sitefinder.sensitivity`
 (pure maths on a values matrix). Nothing here touches the network.
 
->>> from sitefinder import Study, default_scenario                     # doctest: +SKIP
->>> from sitefinder.analysis import compare, sensitivity              # doctest: +SKIP
->>> study = Study("data/plots.gpkg", "data/oslo-center.osm.pbf")        # doctest: +SKIP
->>> base = default_scenario()                                          # doctest: +SKIP
+>>> from sitefinder import Study, compare, sensitivity                 # doctest: +SKIP
+>>> from sitefinder.analysis import explore_comparison                 # doctest: +SKIP
+>>> study = Study.demo()                                               # doctest: +SKIP
+>>> base = study.scenario                                              # doctest: +SKIP
 >>> table = compare(study, {"base": base, "transit x2": base.with_weights(transit=6)})
 ...                                                                    # doctest: +SKIP
+>>> explore_comparison(study, table, "transit x2")  # rank changes on a map  # doctest: +SKIP
 >>> robust = sensitivity(study, base, n_draws=1000, seed=1)            # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 
-from sitefinder.api import Study
+from sitefinder.api import Study, column_map
 from sitefinder.config import Scenario
+from sitefinder.errors import InputError
 from sitefinder.sensitivity import (
     SensitivityResult,
     compare_rankings,
     monte_carlo,
     one_at_a_time,
 )
+
+if TYPE_CHECKING:
+    import folium
 
 
 def value_matrix(
@@ -102,13 +108,58 @@ def comparison_layer(study: Study, comparison: pd.DataFrame) -> gpd.GeoDataFrame
     """Plot geometries with the comparison columns flattened, ready for a map.
 
     Columns are named ``<what>__<scenario>`` (e.g. ``rank_change__transit x2``). Draw it
-    with folium (see notebook 02) or save it with ``layer.to_file("changes.gpkg")`` for QGIS.
+    with :func:`explore_comparison` (see notebook 02) or save it with
+    ``layer.to_file("changes.gpkg")`` for QGIS.
     """
     flat = comparison.copy()
     flat.columns = [f"{a}__{b}" for a, b in flat.columns]
     plots = study.plots[["plot_id", "name", "geometry"]] if "name" in study.plots else \
         study.plots[["plot_id", "geometry"]]
     return plots.merge(flat, left_on="plot_id", right_index=True, how="left")
+
+
+#: Rank change colours: dropped (orange) → unchanged (light grey) → climbed (blue);
+#: colour-blind safe.
+RANK_CHANGE = ("#b35806", "#f1a340", "#f7f7f7", "#998ec3", "#542788")
+
+
+def explore_comparison(
+    study: Study, comparison: pd.DataFrame, scenario: str | None = None, **kwargs
+) -> folium.Map:
+    """Map of how far each plot climbs or drops under one scenario against the first.
+
+    Parameters
+    ----------
+    study : Study
+    comparison : DataFrame
+        From :func:`compare`.
+    scenario : str, optional
+        Name of the scenario to show (default: the second one compared).
+    **kwargs
+        Passed to ``folium.Map``.
+
+    Returns
+    -------
+    folium.Map
+        Plots coloured by ``rank_change`` (positive = climbed), with both ranks on hover.
+
+    Raises
+    ------
+    InputError
+        A scenario name that is not in the comparison.
+    """
+    names = list(dict.fromkeys(b for _, b in comparison.columns))
+    scenario = scenario if scenario is not None else names[min(1, len(names) - 1)]
+    if scenario not in names or scenario == names[0]:
+        raise InputError(
+            f"'{scenario}' is not one of the scenarios compared with '{names[0]}'",
+            where="explore_comparison",
+            hint=f"Use one of: {', '.join(names[1:])}",
+        )
+    layer = comparison_layer(study, comparison)
+    change = f"rank_change__{scenario}"
+    tooltip = ["plot_id", f"rank__{names[0]}", f"rank__{scenario}", change]
+    return column_map(layer, change, tooltip, colours=RANK_CHANGE, centre=0.0, **kwargs)
 
 
 def sensitivity(

@@ -1,22 +1,37 @@
 """The notebook-facing API: measure once with a :class:`Study`, score many scenarios.
 
->>> from sitefinder import Study, default_scenario          # doctest: +SKIP
->>> study = Study("data/plots.gpkg", "data/oslo-center.osm.pbf")  # doctest: +SKIP
->>> ranked = study.score()                                   # doctest: +SKIP
->>> ranked2 = study.score(default_scenario().with_weights(transit=6))  # doctest: +SKIP
+>>> from sitefinder import Study                                # doctest: +SKIP
+>>> study = Study.demo()          # or Study("plots.gpkg", "kommune.osm.pbf", "mine.yaml")
+>>> ranked = study.score()                                      # doctest: +SKIP
+>>> ranked2 = study.score(study.scenario.with_weights(transit=6))  # doctest: +SKIP
+>>> study.explore()               # the CLI's map, inline in Jupyter  # doctest: +SKIP
+>>> graph = study.graph()         # networkx/osmnx walking network    # doctest: +SKIP
+>>> study.route("OSL-076", "grocery")                           # doctest: +SKIP
 
-The metrics table is cached on disk, keyed by checksums of the plot file, the OSM file,
-every layer file and the measurement settings; any change to one of them measures again.
+Work once: the metrics table, the read OSM extract, the walking network, the layers and the
+isochrones are cached on disk (``cache_dir``), keyed by checksums of the plot file, the OSM
+file, every layer file and the measurement settings (and of the code that builds them); any
+change to one of them measures again. ``sitefinder select`` and ``report`` after ``run``
+therefore neither parse the extract nor build the network again.
+
+Writing output files is :mod:`sitefinder.pipeline`'s work; this module imports neither it
+nor :mod:`sitefinder.publish`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import os
+import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -25,7 +40,7 @@ from pyproj import CRS
 
 from sitefinder import __version__
 from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, layouts_by_units, plan_units
-from sitefinder.config import Scenario, default_scenario, load_scenario
+from sitefinder.config import Scenario, default_scenario, load_scenario, network_categories
 from sitefinder.derived import Ledger
 from sitefinder.errors import InputError
 from sitefinder.layers import (
@@ -36,9 +51,8 @@ from sitefinder.layers import (
     read_layer_file_any,
 )
 from sitefinder.measure import compute_metrics, metric_columns
-from sitefinder.network import WalkNetwork, build_walk_network
+from sitefinder.network import WalkNetwork, build_walk_network, isochrones, plot_access
 from sitefinder.outfolder import read_cache, write_cache
-from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gpkg
 from sitefinder.progress import step_bar
 from sitefinder.raster_metrics import NOISE_PROXY_FILE, raster_metrics
 from sitefinder.score import active_scenario, check_metrics, check_numeric, score_metrics
@@ -52,6 +66,10 @@ from sitefinder.sources.plots import (
     to_local,
 )
 from sitefinder.sources.raster import check_rasters
+
+if TYPE_CHECKING:
+    import folium
+    import networkx as nx
 
 _STATUS_COLUMNS = ["status", "status_reason_nb", "status_reason_en"]
 
@@ -89,7 +107,7 @@ class Study:
         plots_crs: str | None = None,
         id_column: str = "plot_id",
     ) -> None:
-        self.scenario = _as_scenario(scenario)
+        self.scenario = as_scenario(scenario)
         check_layer_keys(self.scenario)
         self.scenario.check_input_files()
         self.plots_path = Path(plots)
@@ -117,6 +135,7 @@ class Study:
         self._osm: OsmData | None = None
         self._layers: LayerSet | None = None
         self._network: WalkNetwork | None = None
+        self._context_tried = False
         self._metrics: pd.DataFrame | None = None
         self._empty: set[str] = set()
         self._districts: gpd.GeoDataFrame | None = None
@@ -143,29 +162,87 @@ class Study:
 
     @property
     def osm(self) -> OsmData:
-        """The OSM extract (read on first use)."""
+        """The OSM extract (read on first use; from the cache when read before)."""
         if self._osm is None:
-            with self._timed("read OSM"):
-                self._osm = read_osm(self.osm_path)
+            path = self._osm_cache_file()
+            if path is not None and path.exists():
+                with self._timed("load cached OSM"):
+                    self._osm = read_cache(path, check=lambda v: isinstance(v, OsmData),
+                                           what="the cached OSM extract",
+                                           action="discarded; reading the extract again")
+            if self._osm is None:
+                with self._timed("read OSM"):
+                    self._osm = read_osm(self.osm_path)
+                if path is not None:
+                    write_cache(path, self._osm)
         return self._osm
 
     @property
     def layers(self) -> LayerSet:
         """Thematic layers, built from OSM or reused from ``layers_dir``."""
-        if self._layers is None:
+        if self._layers is None and not self._load_context():
             osm = self.osm
             with self._timed("build layers"):
                 self._layers = build_layers(osm, self.scenario, self.crs, self.layers_dir)
+            self._save_context()
         return self._layers
 
     @property
     def network(self) -> WalkNetwork:
         """The walking network (built on first use)."""
-        if self._network is None:
+        if self._network is None and not self._load_context():
             osm = self.osm
             with self._timed("build network"):
                 self._network = build_walk_network(osm.lines, self.crs, self.scenario.network)
+            self._save_context()
         return self._network
+
+    # "Work once": the read extract, the network and the layers are cached beside the
+    # metrics, so select and report after run neither parse the extract nor rebuild.
+    def _osm_cache_file(self) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        key = f"{file_sha256(self.osm_path)}:{_code_digest('sitefinder.sources.osm')}"
+        return self.cache_dir / f"osm-{hashlib.sha256(key.encode()).hexdigest()[:24]}.pkl"
+
+    def _context_file(self, what: str = "context") -> Path | None:
+        """Cache file of what is built from network and layers, keyed like the metrics.
+
+        None when there is no cache (or no key yet, before the layers are built).
+        """
+        key = self._cache_key() if self.cache_dir is not None else None
+        if key is None:
+            return None
+        code = _code_digest("sitefinder.network", "sitefinder.layers")
+        return self.cache_dir / f"{what}-{key}-{code[:12]}.pkl"
+
+    def _load_context(self) -> bool:
+        """Network and layers from the cache; False when they must be built."""
+        if self._context_tried:
+            return self._layers is not None and self._network is not None
+        self._context_tried = True
+        path = self._context_file()
+        if path is None or not path.exists():
+            return False
+        with self._timed("load cached network and layers"):
+            cached = read_cache(path, what="the cached network and layers",
+                                action="discarded; building them again", check=lambda v: (
+                isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], WalkNetwork)
+                and isinstance(v[1], LayerSet)))
+        if cached is None:
+            return False
+        self._network, layers = cached
+        # Files built by the run that cached them are reused files now.
+        origin = {k: "reused" if v == "built" else v for k, v in layers.origin.items()}
+        self._layers = LayerSet(layers.frames, origin, layers.paths)
+        return True
+
+    def _save_context(self) -> None:
+        if self._layers is None or self._network is None:
+            return
+        path = self._context_file()
+        if path is not None and not path.exists():
+            write_cache(path, (self._network, self._layers))
 
     @property
     def empty_layers(self) -> set[str]:
@@ -182,7 +259,9 @@ class Study:
         """
         from sitefinder.data_checks import data_warnings
 
-        return data_warnings(self._osm, self.layers, self.scenario)
+        # Always with the extract (cached after the first read), so that run, select and
+        # report warn alike whether or not the metrics came from the cache.
+        return data_warnings(self.osm, self.layers, self.scenario)
 
     def osm_timestamp(self) -> str:
         """Date of the newest edit in the OSM extract (reads the extract if needed)."""
@@ -311,6 +390,7 @@ class Study:
                 # Written whole or not at all (temporary file, then os.replace).
                 write_cache(self.cache_dir / f"metrics-{key}.pkl",
                             (self._metrics, self._empty, self._layouts))
+                self._save_context()
         return self._metrics
 
     def score(
@@ -332,7 +412,7 @@ class Study:
         GeoDataFrame
             One row per input plot, in rank order then input order (docs/CONTRACT.md).
         """
-        scenario = self.scenario if scenario is None else _as_scenario(scenario)
+        scenario = self.scenario if scenario is None else as_scenario(scenario)
         scenario = active_scenario(metric_columns(scenario) | self.plot_facts(), scenario)
         if scenario.measurement_key() != self.scenario.measurement_key():
             raise InputError(
@@ -362,6 +442,301 @@ class Study:
             ranked["layout"] = self._layouts[np.arange(len(ranked)), units]
             return order_ranked(ranked)
 
+    @classmethod
+    def demo(cls, scenario: Scenario | str | Path | None = None, **kwargs) -> Study:
+        """The bundled central-Oslo demo: 88 illustrative plots on a 2025 OSM extract.
+
+        Parameters
+        ----------
+        scenario : Scenario or str or Path, optional
+            Default: the demo scenario (the default plus Oslo's population grid, districts
+            and drug-scene layer).
+        **kwargs
+            Passed to :class:`Study`. ``layers_dir`` and ``cache_dir`` default to folders
+            in the user's cache (``$XDG_CACHE_HOME/sitefinder`` or ``~/.cache/sitefinder``),
+            not the working folder: a notebook started anywhere measures once and leaves
+            no files behind.
+
+        Returns
+        -------
+        Study
+        """
+        scenario = DEMO_SCENARIO if scenario is None else scenario
+        kwargs.setdefault("cache_dir", user_cache_dir())
+        kwargs.setdefault("layers_dir", user_cache_dir() / "demo-layers")
+        return cls(BUNDLED_PLOTS, BUNDLED_OSM, scenario, **kwargs)
+
+    def graph(self) -> nx.MultiDiGraph:
+        """The walking network as a networkx ``MultiDiGraph`` in osmnx's conventions.
+
+        Nodes carry ``x``/``y`` (local CRS), edges ``length`` in metres, the graph ``crs``;
+        so ``osmnx.plot_graph``, ``osmnx.routing.shortest_path`` and
+        ``osmnx.graph_to_gdfs`` work on it. See :func:`sitefinder.routes.walk_graph`.
+
+        Returns
+        -------
+        networkx.MultiDiGraph
+        """
+        from sitefinder.routes import walk_graph
+
+        return walk_graph(self)
+
+    def route(self, plot_id: str, category: str) -> gpd.GeoDataFrame:
+        """The walking route from a plot to the nearest feature of a category.
+
+        Parameters
+        ----------
+        plot_id : str
+            A plot of the study (``plot_id`` column).
+        category : str
+            A walking-distance category of the scenario: ``transit``, ``grocery``,
+            ``pharmacy``, ``health``, ``meeting``, ``nature``, ``centre`` ….
+
+        Returns
+        -------
+        GeoDataFrame
+            One line per route found (none when the plot cannot reach the network):
+            ``plot_id``, ``category``, ``target_name``, ``length_m``, ``minutes``, geometry
+            in the study's CRS. ``length_m`` is the distance the metrics measured.
+
+        Raises
+        ------
+        InputError
+            An unknown plot id or category.
+        """
+        self._check_route_request(plot_id, category)
+        from sitefinder.routes import walking_routes
+
+        return walking_routes(self, [plot_id], [category])
+
+    def _check_route_request(self, plot_id: str, category: str) -> None:
+        ids = self.plots["plot_id"].astype(str)
+        if str(plot_id) not in set(ids):
+            raise InputError(
+                f"there is no plot '{plot_id}'",
+                where=f"Study.route (plots: {self.plots_path})",
+                hint=f"Use a plot_id of the study, e.g. {', '.join(ids.head(3))}",
+            )
+        categories = network_categories(self.scenario.layers)
+        if category not in categories:
+            raise InputError(
+                f"'{category}' is not a walking-distance category",
+                where=f"Study.route, scenario '{self.scenario.name}'",
+                hint=f"Use one of: {', '.join(categories)}",
+            )
+
+    def explore(self, scenario: Scenario | str | Path | None = None, column: str = "score",
+                **kwargs) -> folium.Map:
+        """The interactive map of the ranked plots, as the CLI draws it; shown inline.
+
+        Like ``GeoDataFrame.explore``: the returned ``folium.Map`` displays itself in a
+        notebook and can be saved with ``.save("map.html")``.
+
+        Parameters
+        ----------
+        scenario : Scenario or str or Path, optional
+            Score under this scenario (default: the study's); measured nothing again.
+        column : str
+            ``score`` (default): the CLI's map, with layers, isochrones of the top plots,
+            districts and the weights panel. Any other numeric column of the ranked table
+            (e.g. ``time_transit_min``): a plain map of the plots coloured by it.
+        **kwargs
+            Passed to :func:`sitefinder.maps.build_map` (e.g. ``public=True``,
+            ``offline=True``, ``top_n=5``, ``selection=...``); for another column, to
+            ``folium.Map`` (e.g. ``tiles=None``).
+
+        Returns
+        -------
+        folium.Map
+
+        Raises
+        ------
+        InputError
+            A column the ranked table does not have.
+        """
+        from sitefinder.maps import build_map
+
+        scenario = self.scenario if scenario is None else as_scenario(scenario)
+        ranked = self.score(scenario)
+        if column not in ranked.columns:
+            raise InputError(
+                f"the ranked plots have no column '{column}'",
+                where="Study.explore",
+                hint="Colour by 'score' or another column of Study.score(), e.g. "
+                "'time_transit_min'",
+            )
+        if column != "score":
+            return column_map(ranked, column, ["plot_id", "rank", "status", column], **kwargs)
+        options = {**self._map_inputs(ranked, scenario, kwargs.get("top_n", 10)), **kwargs}
+        return build_map(ranked, **options)
+
+    def _map_inputs(self, ranked: gpd.GeoDataFrame, scenario: Scenario, top_n: int) -> dict:
+        """What the map shows besides the plots: layers, isochrones, routes and basemap."""
+        from sitefinder.maps import OSM_ATTRIBUTION, basemap_from_osm
+        from sitefinder.report import ROUTE_CATEGORIES
+        from sitefinder.routes import walking_routes
+
+        nb = scenario.language == "nb"
+        layers = {}
+        for name, frame in self.layers.frames.items():
+            spec = self.scenario.layers[name]
+            label = spec.label_nb if nb else spec.label_en
+            layers[label[:1].upper() + label[1:]] = frame
+        existing = self.existing_sites()
+        if existing is not None:
+            layers["existing_sites"] = existing  # sensitive: left out when public=True
+        districts = self.districts()
+        if districts is not None:
+            name = self.scenario.districts.name_column
+            districts = gpd.GeoDataFrame({"name": districts[name].astype(str)},
+                                         geometry=districts.geometry)
+        top = ranked.loc[ranked["status"] == "ok", "plot_id"].head(top_n).tolist()
+        # The local basemap is the map's fallback when tiles cannot be fetched.
+        bounds = ranked.to_crs(4326).total_bounds + np.array([-0.005, -0.003, 0.005, 0.003])
+        return dict(
+            layers=layers, sensitive=("existing_sites",), isochrones=self.isochrones(top),
+            routes=walking_routes(self, top, categories=ROUTE_CATEGORIES),
+            districts=districts, language=scenario.language, attribution=[OSM_ATTRIBUTION],
+            scenario=scenario, basemap=basemap_from_osm(self.osm, bbox=tuple(bounds)),
+        )
+
+    def isochrones(
+        self, plot_ids: list[str], minutes: tuple[float, ...] = (5.0, 10.0, 15.0)
+    ) -> gpd.GeoDataFrame:
+        """Walking isochrones that follow the streets, for the given plots.
+
+        Cached per plot beside the metrics, so the maps of ``select`` and ``report`` after
+        ``run`` draw the same plots' isochrones without walking the network again.
+
+        Parameters
+        ----------
+        plot_ids : list of str
+            Plots to draw them for (unknown ids and plots off the network are skipped).
+        minutes : tuple of float
+            Walking times.
+
+        Returns
+        -------
+        GeoDataFrame
+            ``plot_id``, ``minutes``, geometry (study CRS), largest time first per plot.
+        """
+        minutes = tuple(float(m) for m in minutes)
+        path = self._context_file("isochrones")
+        cached = self._isochrone_cache(path)
+        wanted = [p for p in dict.fromkeys(plot_ids) if p in set(self.plots["plot_id"])]
+        missing = [p for p in wanted if (p, minutes) not in cached]
+        if missing:
+            fresh = self._walk_isochrones(missing, minutes)
+            for plot_id in missing:
+                cached[(plot_id, minutes)] = fresh[fresh["plot_id"] == plot_id]
+            if path is not None:
+                write_cache(path, cached)
+        parts = [cached[(p, minutes)] for p in wanted]
+        if not parts:
+            return gpd.GeoDataFrame({"plot_id": [], "minutes": []}, geometry=[], crs=self.crs)
+        return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=self.crs)
+
+    def _isochrone_cache(self, path: Path | None) -> dict:
+        if path is None or not path.exists():
+            return {}
+        value = read_cache(path, check=lambda v: isinstance(v, dict),
+                           what="the cached isochrones", action="discarded; drawing them again")
+        return value or {}
+
+    def _walk_isochrones(self, plot_ids: list[str], minutes: tuple[float, ...]
+                         ) -> gpd.GeoDataFrame:
+        rows = self.plots[self.plots["plot_id"].isin(plot_ids)]
+        settings = self.scenario.network
+        access = plot_access(self.network, rows.geometry, settings)
+        nodes, legs = access.primary(self.network)
+        speed = settings.walk_speed_kmh * 1000 / 60
+        return isochrones(self.network, nodes, legs, rows["plot_id"].tolist(), minutes, speed)
+
+
+#: Low → high: viridis stops (colour-blind safe, readable on a light basemap).
+SEQUENTIAL = ("#440154", "#31688e", "#35b779", "#fde725")
+
+
+def column_map(
+    frame: gpd.GeoDataFrame,
+    column: str,
+    tooltip: list[str] | None = None,
+    colours: tuple[str, ...] = SEQUENTIAL,
+    centre: float | None = None,
+    **kwargs,
+) -> folium.Map:
+    """A quick web map of plots coloured by one numeric column (grey where it is empty).
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Plots in any CRS.
+    column : str
+        Numeric column to colour by.
+    tooltip : list of str, optional
+        Columns shown on hover (default ``plot_id`` and ``column``).
+    colours : tuple of str
+        Colour stops from the lowest to the highest value.
+    centre : float, optional
+        Value at the middle colour (a diverging scale symmetric around it, e.g. 0 for
+        rank changes).
+    **kwargs
+        Passed to ``folium.Map`` (e.g. ``tiles=None``).
+
+    Returns
+    -------
+    folium.Map
+
+    Raises
+    ------
+    InputError
+        A column that is missing or holds no numbers.
+    """
+    import folium
+    from branca.colormap import LinearColormap
+
+    values = pd.to_numeric(frame[column], errors="coerce") if column in frame else None
+    if values is None or values.notna().sum() == 0:
+        raise InputError(
+            f"there is no numeric column '{column}' to colour the plots by",
+            where="map of the plots",
+            hint="Colour by a numeric column such as 'score' or 'time_transit_min'",
+        )
+    tooltip = [c for c in (tooltip or ["plot_id", column]) if c in frame.columns]
+    shown = frame[[c for c in tooltip if c != column]].assign(**{column: values})
+    shown = gpd.GeoDataFrame(shown, geometry=frame.geometry).to_crs(4326)
+    for c in tooltip:  # text on hover, "–" where empty (and JSON-safe)
+        if c != column:
+            shown[c] = shown[c].astype("string").fillna("–")
+    low, high = float(values.min()), float(values.max())
+    if centre is not None:
+        reach = max(abs(low - centre), abs(high - centre), 1e-9)
+        low, high = centre - reach, centre + reach
+    scale = LinearColormap(list(colours), vmin=low, vmax=high, caption=column)
+    west, south, east, north = shown.total_bounds
+    m = folium.Map(**{"location": [(south + north) / 2, (west + east) / 2], **kwargs})
+    m.fit_bounds([[south, west], [north, east]])
+
+    def style(feature: dict) -> dict:
+        v = feature["properties"][column]
+        fill = "#bbbbbb" if v is None else scale(v)
+        return {"color": "#333333", "weight": 1, "fillColor": fill, "fillOpacity": 0.8}
+
+    folium.GeoJson(shown, style_function=style,
+                   tooltip=folium.GeoJsonTooltip(tooltip)).add_to(m)
+    scale.add_to(m)
+    return m
+
+
+@lru_cache(maxsize=8)
+def _code_digest(*modules: str) -> str:
+    """Checksum of the modules' source: a cached object from other code is built anew."""
+    h = hashlib.sha256(__version__.encode())
+    for name in modules:
+        origin = importlib.util.find_spec(name).origin
+        h.update(Path(origin).read_bytes() if origin else name.encode())
+    return h.hexdigest()
+
 
 def _frame_digest(plots: gpd.GeoDataFrame) -> str:
     """Checksum of plot ids, statuses and geometries (WKB) as read and reprojected."""
@@ -386,49 +761,13 @@ def order_ranked(ranked: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return ranked[[*first, *rest, "geometry"]].reset_index(drop=True)
 
 
-def _as_scenario(scenario: Scenario | str | Path | None) -> Scenario:
+def as_scenario(scenario: Scenario | str | Path | None) -> Scenario:
+    """A scenario from itself, its YAML file, or the shipped default for None."""
     if scenario is None:
         return default_scenario()
     if isinstance(scenario, Scenario):
         return scenario
     return load_scenario(scenario)
-
-
-class RunResult:
-    """What :func:`run` produced.
-
-    Attributes
-    ----------
-    ranked : GeoDataFrame
-        The ranked plots (docs/CONTRACT.md), with selection columns when a selection ran.
-    study : Study
-        The study, for further scoring without measuring again.
-    outputs : dict of str to Path
-        ``ranked_csv``, ``ranked_gpkg``, ``map``, ``map_offline``, ``manifest`` and, when
-        asked for, ``selected_csv``, ``selected_gpkg``, ``report_html``, ``report_pdf``.
-    selection : SelectionResult or None
-        The chosen set of sites, when ``units`` or ``sites`` was given.
-    data_warnings : list of DataWarning
-        What is missing or looks incomplete in the map data (also in the manifest).
-    """
-
-    def __init__(
-        self,
-        ranked: gpd.GeoDataFrame,
-        study: Study,
-        outputs: dict[str, Path],
-        selection=None,
-        data_warnings: list | None = None,
-    ) -> None:
-        self.ranked = ranked
-        self.study = study
-        self.outputs = outputs
-        self.selection = selection
-        self.data_warnings = list(data_warnings or [])
-
-    def __repr__(self) -> str:
-        ok = int((self.ranked["status"] == "ok").sum())
-        return f"RunResult({len(self.ranked)} plots, {ok} ranked, outputs={list(self.outputs)})"
 
 
 def select(
@@ -473,207 +812,33 @@ def select(
     return ranked.join(result.table(ranked.index)), result
 
 
-def run(
-    plots: str | Path | None = None,
-    osm: str | Path | None = None,
-    scenario: Scenario | str | Path | None = None,
-    out_dir: str | Path = "output",
-    *,
-    layers_dir: str | Path | None = None,
-    cache_dir: str | Path | None = ".cache/sitefinder",
-    plots_crs: str | None = None,
-    id_column: str | None = None,
-    units: int | None = None,
-    sites: int | None = None,
-    maps: bool = True,
-    offline: bool = False,
-    report: bool = False,
-    public: bool = False,
-    top_n: int = 5,
-    lock_wait: float | None = None,
-) -> RunResult:
-    """Rank the plots (and optionally choose sites) and write every output.
+def user_cache_dir() -> Path:
+    """The user's cache folder for sitefinder (``$XDG_CACHE_HOME/sitefinder``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "sitefinder"
 
-    Writes ``ranked.csv``, ``ranked.gpkg``, ``map.html``, ``map_offline.html`` and
-    ``manifest.json``; with ``units``/``sites`` also ``selected.csv``/``selected.gpkg``;
-    with ``report`` also ``report.html``/``report.pdf``.
 
-    Everything is written into a temporary folder beside ``out_dir`` and put in its place
-    whole once complete (:mod:`sitefinder.outfolder`): whatever happens to the run,
-    ``out_dir`` holds either the previous run or this one, never a mix. The manifest lists
-    every output file with its SHA-256, and the study's inputs. Output files of an earlier
-    run that this run does not write (``report.pdf`` after a plain run) are not kept; files
-    that sitefinder did not write are.
+def bundled_data_dir() -> Path:
+    """Folder of the bundled demo data, wherever sitefinder is installed.
 
-    Parameters
-    ----------
-    plots, osm : str or Path, optional
-        Plot file and OSM extract. Default: those of the study ``out_dir`` already holds
-        (from its manifest), else the bundled demo data.
-    scenario : Scenario or str or Path, optional
-        Scenario or its YAML file. Default: the scenario of the study in ``out_dir`` (when
-        ``osm`` is that study's extract), else the shipped default (on the bundled demo
-        data, the demo scenario).
-    out_dir : str or Path
-        Output folder (created when missing). It is replaced as a whole at the end of the
-        run, so it must be a folder of sitefinder's own.
-    layers_dir : str or Path, optional
-        See :class:`Study`. Default: the layers folder of the study in ``out_dir``, else
-        ``layers``.
-    cache_dir : str or Path or None
-        See :class:`Study`.
-    plots_crs, id_column : str, optional
-        See :class:`Study`. Default: the study's in ``out_dir`` for the same plot file.
-    units, sites : int, optional
-        Choose a set of sites delivering exactly this many units / sites.
-    maps : bool
-        Write the interactive maps.
-    offline : bool
-        Make ``map.html`` itself self-contained (no CDN, no tiles).
-    report : bool
-        Write the printable report.
-    public : bool
-        Public mode: no sensitive layer in any map or report.
-    top_n : int
-        Candidates given a page in the report.
-    lock_wait : float, optional
-        Seconds to wait while another run uses ``out_dir`` or the layers folder (default:
-        the environment variable ``SITEFINDER_LOCK_WAIT``, else 10).
-
-    Returns
-    -------
-    RunResult
-
-    Raises
-    ------
-    InputError
-        Found before any heavy work: a missing plot or OSM file, an unreadable raster, an
-        ``out_dir`` that is a file, read-only or holds much else.
-    sitefinder.outfolder.FolderBusyError
-        Another run kept ``out_dir`` or the layers folder busy for longer than
-        ``lock_wait``.
+    A source checkout or editable install has ``data/`` beside the package; a regular
+    ``pip install`` puts the same files in ``<prefix>/share/sitefinder/data`` (pyproject's
+    ``data-files``). Never the working folder, so the demo runs the same from any folder.
     """
-    from sitefinder.outfolder import (
-        OutputFolder,
-        StudyInputs,
-        check_inputs_readable,
-        checkpoint,
-        layers_lock,
-        remove_dead_temp_files,
-        resolve_study,
-    )
-    from sitefinder.publish import per_district_counts, write_maps, write_meeting_report
-    from sitefinder.select import write_selection
-
-    started = time.perf_counter()
-    # Everything that can be checked cheaply is checked before the locks and heavy work.
-    folder = OutputFolder(out_dir)
-    study_in, _ = resolve_study(
-        out_dir, plots=plots, osm=osm,
-        scenario=None if isinstance(scenario, Scenario) else scenario,
-        plots_crs=plots_crs, id_column=id_column, layers=layers_dir,
-        defaults=StudyInputs.new(BUNDLED_PLOTS, BUNDLED_OSM),
-    )
-    if not isinstance(scenario, Scenario):
-        scenario = _as_scenario(
-            study_in.scenario if study_in.scenario is not None
-            else demo_scenario_for(study_in.plots, study_in.osm)
-        )
-    check_inputs_readable(study_in.plots, study_in.osm, scenario.input_files())
-    layers_dir = study_in.layers
-    with folder.transaction(lock_wait) as staging, layers_lock(layers_dir, lock_wait):
-        remove_dead_temp_files(layers_dir)
-        checkpoint("measure")
-        study = Study(
-            study_in.plots, study_in.osm, scenario, layers_dir=layers_dir,
-            cache_dir=cache_dir, plots_crs=study_in.plots_crs, id_column=study_in.id_column,
-        )
-        ranked = study.score()
-        written: dict[str, Path] = {}
-        selection = None
-        if units is not None or sites is not None:
-            with study._timed("select"):
-                ranked, selection = select(study, ranked, units=units, sites=sites)
-                files = write_selection(selection, staging)
-                written["selected_csv"], written["selected_gpkg"] = files["csv"], files["gpkg"]
-        with study._timed("write tables"):
-            written["ranked_csv"] = write_ranked_csv(ranked, staging / "ranked.csv")
-            written["ranked_gpkg"] = write_ranked_gpkg(ranked, staging / "ranked.gpkg")
-        if maps or report:
-            # Maps and report need the extract, layers and network even on a cache hit;
-            # load them here so each step's time is its own in the manifest.
-            _ = study.layers, study.network
-        if maps:
-            checkpoint("write-maps")
-            with study._timed("write maps"):
-                written.update(
-                    write_maps(study, ranked, staging, selection=selection, offline=offline,
-                               public=public)
-                )
-            checkpoint("maps-written")
-        if report:
-            with study._timed("write report"):
-                written.update(
-                    write_meeting_report(study, ranked, staging, selection=selection,
-                                         public=public, top_n=top_n)
-                )
-        study.timings["total"] = round(time.perf_counter() - started, 3)
-        inputs: dict[str, Path | None] = {
-            "plots": study.plots_path,
-            "osm": study.osm_path,
-            "scenario": scenario_path(scenario),
-            **scenario.input_files(),
-        }
-        # Layer files as used (also when the metrics came from the cache and no layer was
-        # read).
-        for name, spec in scenario.layers.items():
-            inputs[f"layer:{name}"] = spec.file or Path(layers_dir) / f"{name}.gpkg"
-        if public:  # the manifest of a public run must not point at the sensitive file
-            inputs.pop("existing_sites", None)
-        extra = {
-            "crs": study.crs.to_string(),
-            "metrics_cache_hit": study.cache_hit,
-            "osm_stats": study._osm.stats if study._osm is not None else None,
-            "layer_origin": study._layers.origin if study._layers is not None else None,
-            "public": public,
-            "plots": {"total": len(ranked),
-                      "by_status": ranked["status"].value_counts().to_dict()},
-        }
-        # What the reader of the ranking must know about the map data (empty layers,
-        # incomplete dwellings, areas cut at the edge): in the manifest and the summary.
-        data_warnings = study.data_warnings()
-        extra["data_warnings"] = [w.as_dict() for w in data_warnings]
-        districts = per_district_counts(ranked)
-        if len(districts):
-            extra["per_district"] = districts.astype(int).to_dict(orient="index")
-        if selection is not None:
-            extra["selection"] = {
-                "status": selection.status, "optimal": selection.optimal,
-                "method": selection.method, "objective": selection.objective,
-                "bound": selection.bound, "gap": selection.gap,
-                "sites": len(selection.chosen), "units": int(selection.total_units),
-                "notes_nb": selection.notes_nb, "notes_en": selection.notes_en,
-            }
-        # The manifest is written last: it vouches for every file written before it.
-        written["manifest"] = write_manifest(
-            staging / "manifest.json",
-            inputs=inputs,
-            scenario=scenario,
-            timings=study.timings,
-            outputs=list(written.values()),
-            extra=extra,
-            public=public,
-            shown_dir=folder.path,
-            study=study_in.with_scenario(scenario_path(scenario)).record(),
-        )
-        folder.commit()
-    outputs = {role: folder.path / path.name for role, path in written.items()}
-    return RunResult(ranked, study, outputs, selection, data_warnings)
+    beside = Path(__file__).resolve().parents[1] / "data"
+    candidates = [beside]
+    for scheme in {sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")}:
+        root = Path(sysconfig.get_path("data", scheme))
+        candidates.append(root / "share" / "sitefinder" / "data")
+    candidates.append(Path(sys.prefix) / "share" / "sitefinder" / "data")
+    for folder in candidates:
+        if (folder / "plots.gpkg").is_file():
+            return folder
+    return beside  # a missing demo is then reported naming the expected place
 
 
-#: The bundled demo data, found beside the package (not in the working folder), so the
-#: demo runs the same from any folder.
-BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data"
+#: The bundled demo data (see :func:`bundled_data_dir`).
+BUNDLED_DATA = bundled_data_dir()
 BUNDLED_PLOTS = BUNDLED_DATA / "plots.gpkg"
 BUNDLED_OSM = BUNDLED_DATA / "oslo-center.osm.pbf"
 DEMO_SCENARIO = BUNDLED_DATA / "oslo-demo.yaml"

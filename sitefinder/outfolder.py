@@ -260,7 +260,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_cache(path: str | Path, check: Callable[[Any], bool] | None = None) -> Any | None:
+def read_cache(
+    path: str | Path,
+    check: Callable[[Any], bool] | None = None,
+    what: str = "the cached metrics",
+    action: str = "discarded; measuring again",
+) -> Any | None:
     """Load a pickled cache file; a damaged one is reported, deleted and reads as None.
 
     Parameters
@@ -269,6 +274,10 @@ def read_cache(path: str | Path, check: Callable[[Any], bool] | None = None) -> 
         The cache file (may be missing).
     check : callable, optional
         Returns False for content of the wrong shape (e.g. from another version).
+    what : str
+        What the file holds, for the warning (e.g. "the cached OSM extract").
+    action : str
+        What happens instead, for the warning.
 
     Returns
     -------
@@ -286,8 +295,7 @@ def read_cache(path: str | Path, check: Callable[[Any], bool] | None = None) -> 
     # Any failure at all: a cache is never the only copy of anything, so whatever is wrong
     # with it (truncated, overwritten, written by another version), measuring again repairs it.
     except Exception as exc:  # noqa: BLE001
-        warn_damaged(path, f"the cached metrics cannot be read ({type(exc).__name__}: {exc})",
-                     "discarded; measuring again")
+        warn_damaged(path, f"{what} cannot be read ({type(exc).__name__}: {exc})", action)
         path.unlink(missing_ok=True)
         return None
     return value

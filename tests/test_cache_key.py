@@ -87,3 +87,41 @@ def test_every_setting_not_declared_scoring_is_part_of_the_cache_key():
         update={"count_within_min": 15.0})})
     assert deeper.measurement_key() != scenario.measurement_key()
     assert scenario.with_weights(transit=9).measurement_key() == scenario.measurement_key()
+
+
+# --- work once: select and report after run read the extract from the cache -------------
+
+def test_a_second_study_reuses_the_read_extract_network_and_layers(tmp_path, plots):
+    osm = _world(tmp_path / "w.osm", shortcut=True)
+    kwargs = dict(layers_dir=tmp_path / "layers", cache_dir=tmp_path / "cache")
+    first = Study(plots, osm, default_scenario(), **kwargs)
+    first.score()
+    second = Study(plots, osm, default_scenario(), **kwargs)
+    second.score()
+    net, layers, extract = second.network, second.layers, second.osm
+    assert second.cache_hit
+    # What `sitefinder select` and `report` need after `run`, without parsing the extract
+    # or building anything again.
+    assert not {"read OSM", "build network", "build layers"} & set(second.timings)
+    assert (net.xy == first.network.xy).all() and (net.graph != first.network.graph).nnz == 0
+    assert set(layers.frames) == set(first.layers.frames)
+    assert extract.lines.equals(first.osm.lines)
+    assert "built" not in layers.origin.values()  # the files are reused now
+
+
+def test_a_changed_extract_is_read_again_and_a_damaged_cached_extract_repaired(tmp_path, plots):
+    from sitefinder.outfolder import DamagedFileWarning
+
+    osm = _world(tmp_path / "w.osm", shortcut=False)
+    kwargs = dict(layers_dir=tmp_path / "layers", cache_dir=tmp_path / "cache")
+    Study(plots, osm, default_scenario(), **kwargs).score()
+    _world(osm, shortcut=True)  # the same file name, new content
+    changed = Study(plots, osm, default_scenario(), **kwargs)
+    assert changed.score()["dist_grocery_m"].iloc[0] < 300
+    assert "read OSM" in changed.timings
+    for cached in (tmp_path / "cache").glob("osm-*.pkl"):
+        cached.write_bytes(b"not a pickle")
+    with pytest.warns(DamagedFileWarning, match="cached OSM extract"):
+        damaged = Study(plots, osm, default_scenario(), **kwargs)
+        extract = damaged.osm
+    assert len(extract.lines) == 2 and "read OSM" in damaged.timings

@@ -12,7 +12,8 @@ import pyogrio
 import pytest
 import shapely
 
-from sitefinder.api import Study, run
+from sitefinder.api import Study
+from sitefinder.pipeline import run
 
 from .conftest import DEMO_PLOTS, OSM_PBF
 
@@ -95,14 +96,16 @@ def test_user_edited_layer_is_used_on_next_run(tmp_path, scenario):
     # The worst-served plot for transit gets a planned bus stop right at its edge.
     target = ranked.sort_values("dist_transit_m").iloc[-1]
     stop = target.geometry.exterior.interpolate(0)
-    stops = gpd.read_file(layers / "transit.gpkg")
+    path = layers / "transit.gpkg"
+    # The point table (``transit_points``, beside lines/areas and the QGIS style), as a
+    # planner adds a stop in QGIS: appended to the file, everything else left as it was.
+    name = next(n for n, _ in pyogrio.list_layers(path) if n.startswith("transit"))
+    stops = gpd.read_file(path, layer=name)
     planned = gpd.GeoDataFrame(
         {"layer": ["transit"], "name": ["Planlagt holdeplass"], "kind": ["planned"]},
         geometry=[shapely.Point(stop.x + 1, stop.y)], crs=stops.crs,
     )
-    edited = pd.concat([stops, planned], ignore_index=True)
-    (layers / "transit.gpkg").unlink()
-    edited.to_file(layers / "transit.gpkg", layer="transit")
+    planned.to_file(path, layer=name, mode="a")
 
     second = Study(DEMO_PLOTS, OSM_PBF, scenario, layers_dir=layers, cache_dir=tmp_path / "c")
     again = second.score().set_index("plot_id")
@@ -111,7 +114,7 @@ def test_user_edited_layer_is_used_on_next_run(tmp_path, scenario):
     assert again.loc[target["plot_id"], "dist_transit_m"] < target["dist_transit_m"]
     assert again.loc[target["plot_id"], "dist_transit_m"] < 60
     # ...and the edited file is kept, not overwritten.
-    assert len(gpd.read_file(layers / "transit.gpkg")) == len(edited)
+    assert len(gpd.read_file(path, layer=name)) == len(stops) + 1
 
 
 def test_metrics_cache_hit_and_invalidation(tmp_path, scenario):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 import geopandas as gpd
+import openpyxl
 import pypdf
 import pytest
 import shapely
 
-from sitefinder.api import run
 from sitefinder.config import Scenario
+from sitefinder.pipeline import run
 
 from .conftest import DEMO_PLOTS, OSM_PBF
 
@@ -52,8 +53,14 @@ def _texts(out_dir):
             yield path, "\n".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
         elif path.suffix == ".gpkg":
             for layer in gpd.list_layers(path)["name"]:
-                frame = gpd.read_file(path, layer=layer)
-                yield path, frame.to_csv() + frame.geometry.to_wkt().str.cat(sep="\n")
+                frame = gpd.read_file(path, layer=layer)  # layer_styles has no geometry
+                shapes = frame.geometry.to_wkt().str.cat(sep="\n") \
+                    if isinstance(frame, gpd.GeoDataFrame) else ""
+                yield path, frame.to_csv() + shapes
+        elif path.suffix == ".xlsx":  # zipped XML: read the cells, not the bytes
+            book = openpyxl.load_workbook(path, read_only=True)
+            yield path, "\n".join(str(v) for sheet in book for row in sheet.values
+                                   for v in row if v is not None)
         else:
             yield path, path.read_text(encoding="utf-8", errors="replace")
 
