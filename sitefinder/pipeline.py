@@ -26,6 +26,7 @@ from sitefinder.api import (
     select,
 )
 from sitefinder.config import Scenario
+from sitefinder.language import check_language
 from sitefinder.outfolder import (
     OutputFolder,
     StudyInputs,
@@ -38,6 +39,7 @@ from sitefinder.outfolder import (
 from sitefinder.outputs import write_manifest, write_ranked_csv, write_ranked_gpkg
 from sitefinder.publish import per_district_counts, write_maps, write_meeting_report
 from sitefinder.select import SelectionResult, write_selection
+from sitefinder.spreadsheets import write_ranked_xlsx, write_selected_xlsx
 
 
 class RunResult:
@@ -95,12 +97,14 @@ def run(
     public: bool = False,
     top_n: int = 5,
     lock_wait: float | None = None,
+    language: str | None = None,
 ) -> RunResult:
     """Rank the plots (and optionally choose sites) and write every output.
 
-    Writes ``ranked.csv``, ``ranked.gpkg``, ``map.html``, ``map_offline.html`` and
-    ``manifest.json``; with ``units``/``sites`` also ``selected.csv``/``selected.gpkg``;
-    with ``report`` also ``report.html``/``report.pdf``.
+    Writes ``ranked.xlsx``, ``ranked.csv``, ``ranked.gpkg``, ``map.html``,
+    ``map_offline.html`` and ``manifest.json``; with ``units``/``sites`` also
+    ``selected.xlsx``/``selected.csv``/``selected.gpkg``; with ``report`` also
+    ``report.html``/``report.pdf``.
 
     Everything is written into a temporary folder beside ``out_dir`` and put in its place
     whole once complete (:mod:`sitefinder.outfolder`): whatever happens to the run,
@@ -147,6 +151,9 @@ def run(
     lock_wait : float, optional
         Seconds to wait while another run uses ``out_dir`` or the layers folder (default:
         the environment variable ``SITEFINDER_LOCK_WAIT``, else 10).
+    language : {"nb", "en"}, optional
+        Language of the workbooks, maps and report (default: the scenario's, bokmål
+        unless it says otherwise). ``ranked.csv`` carries both languages.
 
     Returns
     -------
@@ -175,6 +182,8 @@ def run(
             study_in.scenario if study_in.scenario is not None
             else demo_scenario_for(study_in.plots, study_in.osm)
         )
+    if language is not None and language != scenario.language:
+        scenario = scenario.model_copy(update={"language": check_language(language)})
     check_inputs_readable(study_in.plots, study_in.osm, scenario.input_files())
     layers_dir = study_in.layers
     with folder.transaction(lock_wait) as staging, layers_lock(layers_dir, lock_wait):
@@ -193,8 +202,7 @@ def run(
                 files = write_selection(selection, staging)
                 written["selected_csv"], written["selected_gpkg"] = files["csv"], files["gpkg"]
         with study._timed("write tables"):
-            written["ranked_csv"] = write_ranked_csv(ranked, staging / "ranked.csv")
-            written["ranked_gpkg"] = write_ranked_gpkg(ranked, staging / "ranked.gpkg")
+            written.update(_write_tables(ranked, selection, staging, scenario))
         written.update(_write_maps_and_report(
             study, ranked, staging, selection,
             maps=maps, offline=offline, report=report, public=public, top_n=top_n,
@@ -218,6 +226,23 @@ def run(
         folder.commit()
     outputs = {role: folder.path / path.name for role, path in written.items()}
     return RunResult(ranked, study, outputs, selection, data_warnings)
+
+
+def _write_tables(
+    ranked: gpd.GeoDataFrame, selection: SelectionResult | None, staging: Path,
+    scenario: Scenario,
+) -> dict[str, Path]:
+    """The ranking for programs (CSV), QGIS (GeoPackage) and people (workbooks)."""
+    language = scenario.language
+    written = {
+        "ranked_csv": write_ranked_csv(ranked, staging / "ranked.csv"),
+        "ranked_gpkg": write_ranked_gpkg(ranked, staging / "ranked.gpkg", language=language),
+        "ranked_xlsx": write_ranked_xlsx(ranked, staging / "ranked.xlsx", language, scenario),
+    }
+    if selection is not None:
+        written["selected_xlsx"] = write_selected_xlsx(
+            ranked, staging / "selected.xlsx", language, scenario)
+    return written
 
 
 def _write_maps_and_report(

@@ -25,7 +25,6 @@ import shapely.geometry
 from sitefinder.config import Scenario
 from sitefinder.language import fmt_number
 from sitefinder.maps import OSM_ATTRIBUTION, basemap_from_osm, write_map
-from sitefinder.network import isochrones, plot_access
 from sitefinder.raster_metrics import NOISE_PROXY_FILE
 from sitefinder.report import ROUTE_CATEGORIES, write_report
 from sitefinder.select import SelectionResult
@@ -43,17 +42,11 @@ _ATTRIBUTIONS = {"districts": "Bydeler: Oslo kommune / SSB"}
 def top_isochrones(
     study: Study, ranked: gpd.GeoDataFrame, plot_ids: list[str]
 ) -> gpd.GeoDataFrame:
-    """Walking isochrones (5/10/15 min) following the network, for the given plots."""
-    rows = ranked[ranked["plot_id"].isin(plot_ids)]
-    if rows.empty:
-        return gpd.GeoDataFrame({"plot_id": [], "minutes": []}, geometry=[], crs=study.crs)
-    settings = study.scenario.network
-    access = plot_access(study.network, rows.geometry, settings)
-    nodes, legs = access.primary(study.network)
-    speed = settings.walk_speed_kmh * 1000 / 60
-    return isochrones(
-        study.network, nodes, legs, rows["plot_id"].tolist(), ISOCHRONE_MINUTES, speed
-    )
+    """Walking isochrones (5/10/15 min) following the network, for the given plots.
+
+    The study caches them per plot, so ``select`` and ``report`` after ``run`` reuse them.
+    """
+    return study.isochrones(plot_ids, ISOCHRONE_MINUTES)
 
 
 def _title(label: str) -> str:

@@ -110,15 +110,16 @@ def assert_complete(folder: Path) -> dict:
     """The folder is one whole run: every file of its manifest, non-empty, with its checksum."""
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     files = manifest["files"]
-    assert {"ranked.csv", "ranked.gpkg", "map.html", "map_offline.html"} <= set(files)
+    assert {"ranked.csv", "ranked.gpkg", "ranked.xlsx", "map.html", "map_offline.html"} <= \
+        set(files)
     for name, entry in files.items():
         path = folder / name
         assert path.is_file() and path.stat().st_size > 0, name
         assert path.stat().st_size == entry["bytes"], name
         assert sha(path) == entry["sha256"], name
     # Nothing of sitefinder's in the folder that the manifest does not vouch for.
-    ours = {"ranked.csv", "ranked.gpkg", "map.html", "map_offline.html", "selected.csv",
-            "selected.gpkg", "report.html", "report.pdf"}
+    ours = {"ranked.csv", "ranked.gpkg", "ranked.xlsx", "map.html", "map_offline.html",
+            "selected.csv", "selected.gpkg", "selected.xlsx", "report.html", "report.pdf"}
     present = {p.name for p in folder.iterdir()} & ours
     assert present == set(files) & ours
     return manifest
@@ -167,11 +168,13 @@ def _measure(out):
 
 def _write_gpkg(out):
     staged = _staging(out)
-    assert [name for name, _ in pyogrio.list_layers(staged / "ranked.gpkg")] == ["ranked"]
+    layers = [name for name, _ in pyogrio.list_layers(staged / "ranked.gpkg")]
+    assert [name for name in layers if name != "layer_styles"] == ["ranked"]
 
 
 def _write_maps(out):
-    assert sorted(p.name for p in _staging(out).iterdir()) == ["ranked.csv", "ranked.gpkg"]
+    assert sorted(p.name for p in _staging(out).iterdir()) == \
+        ["ranked.csv", "ranked.gpkg", "ranked.xlsx"]
 
 
 def _maps_written(out):

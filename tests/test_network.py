@@ -13,8 +13,10 @@ from sitefinder.layers import extract_layer
 from sitefinder.network import (
     access_points,
     build_walk_network,
+    count_within,
     distance_field,
     plot_access,
+    shortest_path_tree,
     walkable_ways,
 )
 
@@ -196,3 +198,72 @@ def test_counts_agree_with_distances_and_with_one_search_per_feature(demo_study)
         within += access.read(distance_field(net, xy, settings)) <= limit
     ours = ranked.set_index("plot_id").loc[plots["plot_id"], "count_pharmacy_10min"]
     np.testing.assert_array_equal(ours.to_numpy(), within)
+
+
+@pytest.mark.parametrize("n_plots", [4, 60])
+def test_counts_from_either_side_match_one_search_per_feature(demo_study, n_plots):
+    """Counting searches from the smaller side: 4 plots (plots searched) and 60 plots
+    against 48 pharmacies (pharmacies searched) give the same counts, and weighted sums,
+    as one full search per pharmacy."""
+    study = demo_study
+    net, settings = study.network, study.scenario.network
+    limit = 1200.0
+    plots = study.plots[study.plots["status"] == "ok"].iloc[:n_plots]
+    access = plot_access(net, plots.geometry, settings)
+    pharmacies = study.layers["pharmacy"]
+    weights = np.arange(1.0, len(pharmacies) + 1)
+    within = np.zeros(len(plots), dtype=int)
+    weighted = np.zeros(len(plots))
+    for w, geom in zip(weights, pharmacies.geometry, strict=True):
+        xy, _ = access_points(gpd.GeoSeries([geom], crs=net.crs), 25.0)
+        reached = access.read(distance_field(net, xy, settings)) <= limit
+        within += reached
+        weighted += w * reached
+    xy, owner = access_points(pharmacies.geometry, 25.0)
+    counts = count_within(net, xy, access, limit, settings, feature_owner=owner)
+    np.testing.assert_array_equal(counts, within)
+    assert within.max() > 1  # not a trivial comparison
+    sums = count_within(net, xy, access, limit, settings, feature_owner=owner, weights=weights)
+    np.testing.assert_allclose(sums, weighted)
+
+
+def test_route_tree_matches_the_distance_field(demo_study):
+    """The tree kept for routes has the distances of the field, and its predecessors lead
+    every reached node back to a node joined to a feature along edges of the graph."""
+    net, settings = demo_study.network, demo_study.scenario.network
+    xy, _ = access_points(demo_study.layers["pharmacy"].geometry, 25.0)
+    tree = shortest_path_tree(net, xy, settings)
+    np.testing.assert_array_equal(tree.dist, distance_field(net, xy, settings))
+    reached = np.flatnonzero(np.isfinite(tree.dist))
+    entered = tree.predecessor[reached] < 0
+    assert (tree.entry[reached[entered]] >= 0).all()
+    inner, before = reached[~entered], tree.predecessor[reached[~entered]]
+    edge = np.asarray(net.graph[before, inner]).ravel()
+    np.testing.assert_allclose(tree.dist[before] + edge, tree.dist[inner], rtol=1e-12)
+
+
+def test_counts_on_a_ring_of_pass_through_nodes(scenario):
+    """A closed footway (every node has two neighbours, so no junction to contract the
+    chains to) with a plot and three shops along it: counts equal one search per shop,
+    along the ring both ways."""
+    import geopandas as gpd
+
+    ring = _local(shapely.LineString([(0, 0), (200, 0), (200, 200), (0, 200), (0, 0)]))
+    lines = gpd.GeoDataFrame(
+        {"highway": ["footway"], "foot": [None], "access": [None],
+         "node_ids": [(1, 2, 3, 4, 1)]},
+        geometry=gpd.GeoSeries([ring], crs=CRS_LOCAL).to_crs(4326), crs=4326,
+    )
+    settings = scenario.network
+    net = build_walk_network(lines, CRS_LOCAL, settings)
+    assert (np.diff(net.graph.indptr) == 2).all()
+    plots = gpd.GeoSeries([_local(shapely.box(20, 5, 40, 25))], crs=CRS_LOCAL)
+    access = plot_access(net, plots, settings)
+    # Along the ring from the plot (x 20-40 above the bottom side): ~120, ~220, ~355 m.
+    shops = np.array([[X0 + 150, Y0 - 3], [X0 - 3, Y0 + 190], [X0 + 203, Y0 + 190]])
+    expected = [int((access.read(distance_field(net, shops[[i]], settings)) <= limit)[0])
+                for limit in (150.0, 300.0) for i in range(3)]
+    got = [int(count_within(net, shops[[i]], access, limit, settings)[0])
+           for limit in (150.0, 300.0) for i in range(3)]
+    assert got == expected == [1, 0, 0, 1, 1, 0]
+    assert count_within(net, shops, access, 300.0, settings)[0] == 2

@@ -58,7 +58,7 @@ def _run_function():
     try:
         from sitefinder.pipeline import run
     except ImportError:  # before run() moved out of sitefinder.api
-        from sitefinder.api import run
+        from sitefinder.pipeline import run
     return run
 
 
