@@ -9,13 +9,22 @@ Run from the repository root (``make bench`` runs every benchmark)::
    street network): measuring once, then ``Study.score`` under a new scenario
    (target ≤ 50 ms without explanations, issue 5) and with explanations, and a
    1,000-draw sensitivity run through ``sitefinder.analysis.sensitivity`` (target ≤ 5 s).
+3. Measuring 10,000 and 100,000 plots cold (issue 12): each in a new process with no
+   cache (layers folder as built by step 2), from ``import sitefinder`` to the metrics
+   table, with the time of each stage and the process's peak memory
+   (targets: 10,000 ≤ 10 s, 100,000 ≤ 60 s, peak ≤ 1.5 GB).
+4. ``import sitefinder`` and ``sitefinder --help`` in a new process (target < 0.3 s).
 
-Exits with status 1 when a median is over its target.
+Exits with status 1 when a median is over its target. ``--quick`` skips 100,000 plots;
+``--cold-only`` runs steps 3 and 4 alone.
 """
 
 from __future__ import annotations
 
+import json
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PLOTS = ROOT / "data" / "plots.gpkg"
 OSM = ROOT / "data" / "oslo-center.osm.pbf"
 N_BIG = 10_000
+#: Plot counts measured cold, with their time targets in seconds (issue 12).
+COLD_TARGETS = {10_000: 10.0, 100_000: 60.0}
+PEAK_TARGET_MB = 1536.0
+IMPORT_TARGET = 0.3
 
 
 def timed(fn, repeat: int) -> list[float]:
@@ -47,7 +60,8 @@ def timed(fn, repeat: int) -> list[float]:
 def synthetic_plots(study: Study, n: int, seed: int = 0) -> gpd.GeoDataFrame:
     """n plots of 20-60 m sides, 15-40 m off random points of the real walking network."""
     rng = np.random.default_rng(seed)
-    xy = study.network.xy[rng.choice(study.network.n_nodes, n, replace=False)]
+    nodes = study.network.n_nodes
+    xy = study.network.xy[rng.choice(nodes, n, replace=n > nodes)]
     xy = xy + rng.uniform(15, 40, size=(n, 2)) * rng.choice([-1, 1], size=(n, 2))
     w, h = rng.uniform(20, 60, n), rng.uniform(20, 60, n)
     boxes = shapely.box(xy[:, 0], xy[:, 1], xy[:, 0] + w, xy[:, 1] + h)
@@ -56,9 +70,88 @@ def synthetic_plots(study: Study, n: int, seed: int = 0) -> gpd.GeoDataFrame:
     )
 
 
+def measure_cold(plots: Path, layers: Path) -> None:
+    """Child process: measure ``plots`` with no cache; print timings and peak memory."""
+    set_progress(False)
+    study = Study(plots, OSM, layers_dir=layers, cache_dir=None)
+    _ = study.metrics
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    print(json.dumps({"peak_mb": peak_mb, "timings": study.timings, "plots": len(study.plots)}))
+
+
+def cold_runs(small: Study, tmp: Path, counts: list[int], failures: list[str]) -> None:
+    """Step 3: each count measured in a fresh process."""
+    for n in counts:
+        plots = tmp / f"cold_{n}.gpkg"
+        synthetic_plots(small, n, seed=n).to_file(plots)
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, __file__, "--measure", str(plots), str(tmp / "layers")],
+            capture_output=True, text=True, check=True,
+        )
+        # The whole process: interpreter, imports, reading, building, measuring.
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["wall"] = time.perf_counter() - start
+        target = COLD_TARGETS[n]
+        over = []
+        if result["wall"] > target:
+            over.append(f"time over {target:.0f} s")
+        if result["peak_mb"] > PEAK_TARGET_MB:
+            over.append(f"peak over {PEAK_TARGET_MB:.0f} MB")
+        failures += [f"{n:,} plots cold: {o}" for o in over]
+        verdict = ("  " + ", ".join(over).upper()) if over else ""
+        print(f"   {n:>7,} plots: {result['wall']:6.1f} s (target {target:.0f} s), "
+              f"peak {result['peak_mb']:6.0f} MB (target {PEAK_TARGET_MB:.0f}){verdict}")
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in result["timings"].items())
+        print(f"            stages (s): {stages}")
+
+
+def import_times(failures: list[str], repeat: int = 5) -> None:
+    """Step 4: a new interpreter importing sitefinder, and printing the CLI's help."""
+    commands = {
+        "python -c pass (interpreter alone)": [sys.executable, "-c", "pass"],
+        "import sitefinder": [sys.executable, "-c", "import sitefinder"],
+        "sitefinder --help": [sys.executable, "-m", "sitefinder.cli", "--help"],
+    }
+    for label, command in commands.items():
+        times = timed(lambda c=command: subprocess.run(c, capture_output=True, check=True),
+                      repeat)
+        median = statistics.median(times)
+        target = None if "pass" in label else IMPORT_TARGET
+        verdict = ""
+        if target is not None:
+            verdict = f"  target {target * 1000:.0f} ms"
+            if median > target:
+                failures.append(label)
+                verdict += "  OVER"
+        print(f"   {label:<36}{median * 1000:7.0f} ms (best {min(times) * 1000:.0f} ms){verdict}")
+
+
+def cold_only(failures: list[str]) -> int:
+    """Steps 3 and 4 alone (``--cold-only``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        small = Study(PLOTS, OSM, layers_dir=tmp / "layers", cache_dir=None)
+        _ = small.metrics
+        counts = [n for n in COLD_TARGETS if "--quick" not in sys.argv or n <= N_BIG]
+        print("3. Measuring cold: a new process, no cache, layers folder of the demo study")
+        cold_runs(small, tmp, counts, failures)
+    print("\n4. Start-up in a new process")
+    import_times(failures)
+    if failures:
+        print("Over target: " + ", ".join(failures))
+        return 1
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 4 and sys.argv[1] == "--measure":
+        measure_cold(Path(sys.argv[2]), Path(sys.argv[3]))
+        return 0
     set_progress(False)
     failures = []
+    if "--cold-only" in sys.argv:
+        return cold_only(failures)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print("1. Demo run, cold (fresh layers folder, no cache), incl. maps, selection, report")
@@ -97,6 +190,12 @@ def main() -> int:
                 verdict += "  OVER"
             shown = f"{median * 1000:8.1f} ms" if median < 1 else f"{median:8.2f} s "
             print(f"   {label:<27}{shown} (best {min(times) * 1000:.1f} ms){verdict}")
+
+        counts = [n for n in COLD_TARGETS if "--quick" not in sys.argv or n <= N_BIG]
+        print("\n3. Measuring cold: a new process, no cache, layers folder of step 2")
+        cold_runs(small, tmp, counts, failures)
+    print("\n4. Start-up in a new process")
+    import_times(failures)
     if failures:
         print("Over target: " + ", ".join(failures))
         return 1

@@ -32,6 +32,15 @@ The layout, per plot
    reason in bokmål and English. The minimum is 1 by default: a single house is a valid
    site (docs/CRITERIA.md §16, §6.1), so a plot is ``too_small`` only when not even one unit fits.
 
+The search is computed with arrays, not one geometry per lattice position: on a convex
+buildable area a unit fits when its four corners do, which numpy decides for the whole
+lattice (GEOS only for corners within a hair of the edge, so every answer is GEOS's);
+other areas ask GEOS ``covers`` only for units whose corners all fit. The greedy
+placement clears a precomputed conflict stencil around each unit, the four corner
+orders side by side; an orientation whose lattice cannot hold more units than the best
+layout so far is skipped. The layouts are exactly those of testing every position and
+pair one by one (tests/test_capacity_fast.py).
+
 How many of those units a selection actually builds on a site is decided by
 :mod:`sitefinder.select`, which prefers ``preferred_units_per_site`` (2–3, §6.1) and values
 units above it at ``extra_unit_value`` of the plot's score.
@@ -43,6 +52,7 @@ exception.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Annotated
 
@@ -225,27 +235,194 @@ def _rotation(deg: float) -> np.ndarray:
     return np.array([[c, -s], [s, c]])
 
 
-def _greedy_place(
-    xs: np.ndarray, ys: np.ndarray, w: float, h: float, s: float, cap: int
-) -> np.ndarray:
-    """Pick up to ``cap`` corners in the given order, skipping any too close to a pick.
+def _conflict_stencil(settings: CapacitySettings, step: float) -> np.ndarray:
+    """Lattice offsets at which a second unit is too close to one placed at the centre.
 
-    Two axis-aligned w × h boxes with lower-left corners p and q are ``s`` apart when the
-    Euclidean gap ``hypot(max(|dx| - w, 0), max(|dy| - h, 0))`` is at least ``s``.
+    Two axis-aligned w × h units whose lower-left corners are ``(dx, dy)`` apart overlap
+    when both ``|dx| < w`` and ``|dy| < h``, and are too close when the Euclidean gap
+    ``hypot(max(|dx| - w, 0), max(|dy| - h, 0))`` is below the spacing. On a lattice the
+    offsets are whole steps, so the conflict zone is the same boolean stencil around
+    every unit: placing a unit clears a slice of the free grid instead of testing every
+    candidate. Shape ``(2 * ky + 1, 2 * kx + 1)``, rows along y.
     """
-    free = np.ones(xs.size, dtype=bool)
-    picked: list[int] = []
-    while len(picked) < cap:
-        cand = np.flatnonzero(free)
-        if cand.size == 0:
+    w, h, s = settings.unit_width_m, settings.unit_length_m, settings.unit_spacing_m
+    kx = int(math.ceil((w + s) / step)) + 1
+    ky = int(math.ceil((h + s) / step)) + 1
+    dx = np.abs(np.arange(-kx, kx + 1) * step)[None, :] - w
+    dy = np.abs(np.arange(-ky, ky + 1) * step)[:, None] - h
+    # The same tolerances as a pairwise test: touching is allowed, overlap is not.
+    overlap = (dx < -1e-9) & (dy < -1e-9)
+    too_close = np.hypot(np.maximum(dx, 0.0), np.maximum(dy, 0.0)) < s - 1e-9
+    return overlap | too_close
+
+
+@functools.lru_cache(maxsize=64)
+def _stencil(settings: CapacitySettings, step: float) -> _Stencil:
+    """The stencil for these settings and lattice step, built once and shared."""
+    return _Stencil(settings, step)
+
+
+class _Stencil:
+    """The conflict stencil and its flat offsets, for row-major scans of padded grids."""
+
+    def __init__(self, settings: CapacitySettings, step: float) -> None:
+        self.mask = _conflict_stencil(settings, step)
+        self.ky, self.kx = self.mask.shape[0] // 2, self.mask.shape[1] // 2
+        self.cells = np.nonzero(self.mask)
+        self.cells_t = np.nonzero(self.mask.T)
+
+
+def _fill_orders(fits: np.ndarray, stencil: _Stencil, cap: int) -> list[_Picks]:
+    """Greedy picks filling from each corner in turn, as (row, column) lattice cells.
+
+    The four orders are: bottom-left by rows, bottom-left by columns, top-right by rows,
+    top-right by columns (the placement is greedy, so the corner it packs against
+    matters on odd shapes). Each is the row-major scan of a flipped or transposed view
+    of the grid, and greedy in row-major order means: take the first free cell, clear
+    the conflict stencil around it, repeat. The four scans run side by side as rows of
+    one array (one ``argmax`` finds the next pick of all four), each view padded by the
+    stencil's reach so that clearing is a slice that never leaves its view; the stencil
+    is symmetric, so it only needs transposing with the grid.
+    """
+    ny, nx = fits.shape
+    ky, kx = stencil.ky, stencil.kx
+    wide, tall = (ny + 2 * ky, nx + 2 * kx), (nx + 2 * kx, ny + 2 * ky)
+    free = np.zeros((4, wide[0] * wide[1]), dtype=bool)
+    free[0].reshape(wide)[ky : ky + ny, kx : kx + nx] = fits
+    free[1].reshape(tall)[kx : kx + nx, ky : ky + ny] = fits.T
+    free[2] = free[0, ::-1]  # both flips of a centred padding are the reversed scan
+    free[3] = free[1, ::-1]
+    shapes = (wide, tall, wide, tall)
+    views = [free[r].reshape(shapes[r]) for r in range(4)]
+    keep = (~stencil.mask, ~stencil.mask.T)
+    reach = ((ky, kx), (kx, ky))
+    picks: list[list[int]] = [[], [], [], []]
+    for _ in range(cap):
+        placed = False
+        # Plain Python scalars here: a handful of tiny numpy calls per unit cost more.
+        for r, first in enumerate(free.argmax(axis=1).tolist()):
+            if not free[r, first]:
+                continue
+            placed = True
+            picks[r].append(first)
+            i, j = divmod(first, shapes[r][1])
+            ri, rj = reach[r % 2]
+            views[r][i - ri : i + ri + 1, j - rj : j + rj + 1] &= keep[r % 2]
+        if not placed:
             break
-        k = int(cand[0])
-        picked.append(k)
-        dx = np.abs(xs - xs[k]) - w
-        dy = np.abs(ys - ys[k]) - h
-        overlap = (dx < -1e-9) & (dy < -1e-9)  # the gap test alone lets overlaps pass at s=0
-        free &= ~overlap & (np.hypot(np.maximum(dx, 0.0), np.maximum(dy, 0.0)) >= s - 1e-9)
-    return np.asarray(picked, dtype=np.int64)
+    return [_Picks(np.array(picks[r], dtype=np.int64), r, shapes[r], ky, kx, fits.shape)
+            for r in range(4)]
+
+
+class _Picks:
+    """One order's picks as flat indices; turned into grid cells only when needed."""
+
+    def __init__(
+        self, flat: np.ndarray, view: int, shape: tuple[int, int], ky: int, kx: int,
+        grid: tuple[int, int],
+    ) -> None:
+        self.flat, self.view, self.shape = flat, view, shape
+        self.ky, self.kx, self.grid = ky, kx, grid
+
+    def __len__(self) -> int:
+        return self.flat.size
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) of the picks in the fits grid, in placement order."""
+        flat = self.flat
+        if self.view >= 2:
+            flat = self.shape[0] * self.shape[1] - 1 - flat  # undo the reversed scan
+        i, j = np.divmod(flat, self.shape[1])
+        if self.view % 2:
+            i, j = j, i  # transposed view: its rows are the grid's columns
+        return i - self.ky, j - self.kx
+
+
+def _clearly_convex(geom: shapely.Geometry) -> int:
+    """1 (counter-clockwise) or -1 (clockwise) for a clearly convex polygon, else 0.
+
+    "Clearly": one polygon whose every turn has the same sign, far from collinear, so
+    rounding (or rotating it, which keeps the orientation) cannot hide a reflex vertex.
+    Anything else (holes, several parts, near-collinear vertices) takes the exact GEOS
+    test.
+    """
+    if geom.geom_type != "Polygon" or len(geom.interiors):
+        return 0
+    xy = shapely.get_coordinates(geom)
+    if len(xy) < 4:
+        return 0
+    edges = np.diff(xy, axis=0)
+    nxt = np.concatenate([edges[1:], edges[:1]])
+    turn = edges[:, 0] * nxt[:, 1] - edges[:, 1] * nxt[:, 0]
+    length = np.hypot(edges[:, 0], edges[:, 1])
+    tolerance = 1e-9 * length * np.concatenate([length[1:], length[:1]])
+    if (turn > tolerance).all():
+        return 1
+    return -1 if (turn < -tolerance).all() else 0
+
+
+#: Units closer than this to a convex area's edge (metres) are left to GEOS to decide.
+_EDGE_HAIR_M = 1e-7
+
+
+def _convex_fits(
+    b_rot: shapely.Geometry, ccw: bool, xs: np.ndarray, ys: np.ndarray, w: float, h: float
+) -> np.ndarray:
+    """Fits grid for a convex area: a unit fits when its four corners are covered.
+
+    Per edge, the unit's worst corner is the one furthest along the edge's outward
+    normal, and its distance inside the edge is a sum of a column term and a row term;
+    the smallest over the edges tells clearly in, clearly out, or within a hair of the
+    edge. Only the last (the lattice often starts exactly on the edge) ask GEOS about
+    their corners, so every answer is GEOS's.
+    """
+    xy = shapely.get_coordinates(b_rot)
+    if not ccw:
+        xy = xy[::-1]
+    a = xy[:-1]
+    edge = xy[1:] - a
+    length = np.hypot(edge[:, 0], edge[:, 1])
+    # Inward unit normal of a counter-clockwise ring: the edge turned left.
+    nx, ny = -edge[:, 1] / length, edge[:, 0] / length
+    col = nx[:, None] * (xs - a[:, 0, None]) + np.minimum(nx * w, 0.0)[:, None]
+    row = ny[:, None] * (ys - a[:, 1, None]) + np.minimum(ny * h, 0.0)[:, None]
+    depth = (row[:, :, None] + col[:, None, :]).min(axis=0)
+    fits = depth > _EDGE_HAIR_M
+    unsure = ~fits & (depth >= -_EDGE_HAIR_M)
+    if unsure.any():
+        # The corners as the unit's polygon has them (the same floats x + w, y + h).
+        x1, y1 = xs + w, ys + h
+        rows, cols = np.nonzero(unsure)
+        corners = shapely.intersects_xy(
+            b_rot,
+            np.concatenate([xs[cols], x1[cols], x1[cols], xs[cols]]),
+            np.concatenate([ys[rows], ys[rows], y1[rows], y1[rows]]),
+        )
+        fits[rows, cols] = corners.reshape(4, -1).all(axis=0)
+    return fits
+
+
+def _fitting_positions(
+    b_rot: shapely.Geometry, convex: int, xs: np.ndarray, ys: np.ndarray, w: float, h: float
+) -> np.ndarray:
+    """Grid (rows along ``ys``) of lattice corners whose w × h unit ``b_rot`` covers.
+
+    A unit is covered only if its four corners are; for a convex area that is enough,
+    otherwise GEOS ``covers`` decides for the units whose corners all are.
+    """
+    if convex:
+        return _convex_fits(b_rot, convex > 0, xs, ys, w, h)
+    # The corners as the unit's polygon has them (the same floats x + w, y + h).
+    x1, y1 = xs + w, ys + h
+    fits = np.ones((ys.size, xs.size), dtype=bool)
+    for cx, cy in ((xs, ys), (x1, ys), (x1, y1), (xs, y1)):
+        fits &= shapely.intersects_xy(b_rot, cx[None, :], cy[:, None])
+    if fits.any():
+        shapely.prepare(b_rot)
+        rows, cols = np.nonzero(fits)
+        boxes = shapely.box(xs[cols], ys[rows], x1[cols], y1[rows])
+        fits[rows, cols] = shapely.covers(b_rot, boxes)
+    return fits
 
 
 def _units_with_room(
@@ -257,6 +434,9 @@ def _units_with_room(
     extras = settings.extras_area_m2
     if extras <= 0:
         return xs.size
+    # The zones cover at most their summed area: when even that leaves room, all fit.
+    if plot_area - xs.size * (w + s) * (h + s) >= xs.size * extras + 1e-6:
+        return xs.size
     zones = shapely.box(xs - s / 2, ys - s / 2, xs + w + s / 2, ys + h + s / 2)
     for n in range(xs.size, 0, -1):
         used = shapely.intersection(shapely.union_all(zones[:n]), plot_rot).area
@@ -265,10 +445,23 @@ def _units_with_room(
     return 0
 
 
+def _most_units(span_x: float, span_y: float, settings: CapacitySettings) -> int:
+    """An upper bound on the units whose corners fit in a ``span_x`` × ``span_y`` box.
+
+    Two units far enough apart differ by at least ``w + s/√2`` in x or ``h + s/√2`` in y
+    (closer in both, the gap is below ``s``), so cells of that size hold one unit each.
+    """
+    if span_x < -1e-9 or span_y < -1e-9:
+        return 0
+    diagonal = max(settings.unit_spacing_m - 1e-6, 0.0) / math.sqrt(2)
+    a = settings.unit_width_m + diagonal - 1e-6
+    b = settings.unit_length_m + diagonal - 1e-6
+    return (math.floor(max(span_x, 0.0) / a) + 1) * (math.floor(max(span_y, 0.0) / b) + 1)
+
+
 def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int, shapely.Geometry]:
     """Lay units out on one polygonal plot; return (units, MultiPolygon of footprints)."""
     w, h = settings.unit_width_m, settings.unit_length_m
-    s = settings.unit_spacing_m
     cap = settings.max_units_per_site
     empty = shapely.MultiPolygon()
 
@@ -285,6 +478,8 @@ def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int
     # Candidate corners on a lattice; a very large plot gets a coarser lattice (it fits
     # the maximum easily, and the cost stays bounded).
     step = max(settings.position_step_m, math.sqrt(buildable.area / 20_000))
+    stencil = _stencil(settings, step)
+    convex = _clearly_convex(build_local)
 
     base = _mrr_angle_deg(buildable)
     angles = [(base + k * 180.0 / settings.n_angles) % 180.0 for k in range(settings.n_angles)]
@@ -293,35 +488,29 @@ def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int
         # Rotate the plot by -angle so the units are axis-aligned in this frame.
         rot = _rotation(-angle)
         b_rot = shapely.transform(build_local, lambda xy, r=rot: xy @ r.T)
-        shapely.prepare(b_rot)
         minx, miny, maxx, maxy = b_rot.bounds
-        gx, gy = np.meshgrid(
-            np.arange(minx, maxx - w + 1e-9, step), np.arange(miny, maxy - h + 1e-9, step)
-        )
-        xs, ys = gx.ravel(), gy.ravel()
-        if xs.size == 0:
+        most = _most_units(maxx - minx - w, maxy - miny - h, settings)
+        if most <= best_n:
+            continue  # this orientation cannot beat the layout found: same result, less work
+        xs = np.arange(minx, maxx - w + 1e-9, step)
+        ys = np.arange(miny, maxy - h + 1e-9, step)
+        if xs.size == 0 or ys.size == 0:
             continue
-        fits = shapely.covers(b_rot, shapely.box(xs, ys, xs + w, ys + h))
-        xs, ys = xs[fits], ys[fits]
-        if xs.size == 0:
+        fits = _fitting_positions(b_rot, convex, xs, ys, w, h)
+        if not fits.any():
             continue
         p_rot = None
-        # Fill from each corner in turn (bottom-left first, by rows and by columns): the
-        # placement is greedy, so the corner it packs against matters on odd shapes.
-        for keys in ((xs, ys), (ys, xs), (-xs, -ys), (-ys, -xs)):
-            picked = _greedy_place(
-                xs[np.lexsort(keys)], ys[np.lexsort(keys)], w, h, s, cap
-            )
-            if picked.size <= best_n:
+        for cells in _fill_orders(fits, stencil, cap):
+            if len(cells) <= best_n:
                 continue
-            order = np.lexsort(keys)[picked]
+            rows, cols = cells.cells()
             if p_rot is None:
                 p_rot = shapely.transform(plot_local, lambda xy, r=rot: xy @ r.T)
-            n = _units_with_room(xs[order], ys[order], settings, p_rot, plot_area)
+            n = _units_with_room(xs[cols], ys[rows], settings, p_rot, plot_area)
             if n > best_n:
                 best_n, best_angle = n, angle
-                best_xy = np.column_stack([xs[order][:n], ys[order][:n]])
-            if best_n >= cap:
+                best_xy = np.column_stack([xs[cols][:n], ys[rows][:n]])
+            if best_n >= min(cap, most):
                 break
         if best_n >= cap:
             break

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from sitefinder import __version__
 from sitefinder.errors import InputError, SitefinderError
-from sitefinder.progress import set_progress
 
 EXIT_BAD_INPUT = 2
 
@@ -137,7 +136,131 @@ def build_parser() -> argparse.ArgumentParser:
         help="west,south,east,north in degrees, e.g. 10.72,59.90,10.78,59.94",
     )
     download_parser.add_argument("--out", type=Path, required=True, help="the .osm file to write")
+    _add_screen(sub)
+    _add_batch(sub)
     return parser
+
+
+def _add_screen(sub) -> None:
+    """``sitefinder screen``: candidate cells over the extract or an area, ranked."""
+    parser = sub.add_parser(
+        "screen",
+        help="find land where a house could stand: rank grid cells over the extract or an "
+        "area; writes screen_cells.gpkg/.parquet, screen_suitability.tif, screen_areas.gpkg, "
+        "screen_map.html",
+        description="Without a plot list: lay a grid over the OSM extract (or --area / "
+        "--bbox inside it), keep the land of each cell where a house could stand (not on "
+        "buildings, water, roads, railway, industrial land or steep terrain), measure and "
+        "score it like plots with the scenario, and merge neighbouring good cells into best "
+        "areas.",
+    )
+    parser.add_argument("--osm", type=Path, default=None,
+                        help="OpenStreetMap extract (default: the bundled "
+                        "data/oslo-center.osm.pbf)")
+    parser.add_argument("--scenario", type=Path, default=None,
+                        help="scenario YAML (default: the shipped default; "
+                        "data/oslo-demo.yaml on the bundled extract)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--area", type=Path, default=None,
+                       help="polygon file of the area to screen, any CRS (e.g. "
+                       "data/oslo_kommune.geojson); default: the whole extract")
+    where.add_argument("--bbox", type=_bbox, default=None,
+                       help="west,south,east,north in degrees, e.g. 10.75,59.91,10.77,59.92")
+    parser.add_argument("--cell-size", type=float, default=50.0,
+                        help="grid cell edge in metres, 10-200 (default: %(default)g)")
+    parser.add_argument("--out", type=Path, default=Path("screening"),
+                        help="output folder, replaced as a whole when complete "
+                        "(default: %(default)s)")
+    parser.add_argument("--layers", type=Path, default=Path("layers"),
+                        help="folder of thematic layer GeoPackages (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    """``sitefinder screen``: rank grid cells and print a summary."""
+    from sitefinder.screen import screen
+
+    result = screen(args.osm, args.scenario, area=args.area, bbox=args.bbox,
+                    cell_size_m=args.cell_size, out=args.out, layers_dir=args.layers)
+    for line in result.summary_lines("en"):
+        print(line)
+    print("Wrote " + ", ".join(str(p) for p in result.outputs.values()))
+    print("Time: " + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()
+                               if not k.startswith("measure: ")))
+    return 0
+
+
+def _add_batch(sub) -> None:
+    """``sitefinder batch``: run or screen many areas as partitions on Dask."""
+    parser = sub.add_parser(
+        "batch",
+        help="run or screen many areas (municipalities, districts, tiles) at once on a Dask "
+        "cluster; writes one folder per area, a combined GeoParquet dataset, summary.csv "
+        "and overview_map.html",
+        description="Each area is one partition: the OSM extract is cut to the area plus the "
+        "scenario's largest search distance, and `run` (the plots in the area) or `screen` "
+        "(the land in the area) runs on that cut on a Dask worker. A failed partition is "
+        "retried once; a rerun skips areas whose inputs and outputs are unchanged.",
+    )
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--areas", type=Path,
+                       help="polygon file of the areas, any CRS (e.g. data/oslo_bydeler.gpkg, "
+                       "or Kartverket's municipalities)")
+    where.add_argument("--tiles", type=float, metavar="SIZE_M",
+                       help="instead of --areas: square tiles of this many metres over the "
+                       "extract")
+    parser.add_argument("--id-column", default=None,
+                        help="area id column (default: kommunenummer, bydelsnr, area_id or id, "
+                        "the first present)")
+    parser.add_argument("--mode", choices=("run", "screen"), default="run",
+                        help="rank the plots in each area, or screen each area for land "
+                        "(default: %(default)s)")
+    parser.add_argument("--plots", type=Path, default=None,
+                        help="plot file (mode run; default: the bundled demo plots)")
+    parser.add_argument("--plots-crs", default=None,
+                        help="CRS of a plot file that declares none, e.g. EPSG:25833")
+    parser.add_argument("--plot-id-column", default="plot_id",
+                        help="plot id column of the plot file (default: %(default)s)")
+    parser.add_argument("--osm", type=Path, default=None,
+                        help="the whole OpenStreetMap extract (default: the bundled "
+                        "data/oslo-center.osm.pbf)")
+    parser.add_argument("--scenario", type=Path, default=None,
+                        help="scenario YAML (default: the shipped default; "
+                        "data/oslo-demo.yaml on the bundled extract)")
+    parser.add_argument("--cell-size", type=float, default=50.0,
+                        help="screening grid cell in metres (mode screen; default: %(default)g)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes of the local Dask cluster (default: %(default)s)")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run on the Dask cluster at this scheduler, e.g. "
+                        "tcp://10.0.0.5:8786 (the files must be on a disk every worker sees)")
+    parser.add_argument("--group-size", type=int, default=None, metavar="N",
+                        help="neighbouring areas that share one cut of the extract, so the "
+                        "whole file is read once per group (default: about the square root "
+                        "of the number of areas from 9 areas on; 1: every area cuts its own)")
+    parser.add_argument("--no-maps", action="store_true",
+                        help="no map per area (faster; the overview map links to none)")
+    parser.add_argument("--out", type=Path, default=Path("batch"),
+                        help="output folder (default: %(default)s)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """``sitefinder batch``: partitions on Dask, then a summary per area."""
+    from sitefinder.batch import batch
+
+    result = batch(
+        args.areas, tiles_m=args.tiles, id_column=args.id_column, mode=args.mode,
+        plots=args.plots, plots_crs=args.plots_crs, plot_id_column=args.plot_id_column,
+        osm=args.osm, scenario=args.scenario,
+        out=args.out, workers=args.workers, scheduler=args.scheduler,
+        cell_size_m=args.cell_size, maps=not args.no_maps, group_size=args.group_size,
+        log=print,
+    )
+    for line in result.summary_lines():
+        print(line)
+    print("Wrote " + ", ".join(str(p) for p in result.outputs.values()))
+    return 0 if "failed" not in result.by_status else 1
 
 
 def _bbox(text: str) -> tuple[float, float, float, float]:
@@ -152,8 +275,9 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``sitefinder run``, ``select`` and ``report``: one pipeline, different outputs."""
-    from sitefinder.api import BUNDLED_OSM, BUNDLED_PLOTS, run
+    from sitefinder.api import BUNDLED_OSM, BUNDLED_PLOTS
     from sitefinder.outfolder import StudyInputs, print_used_inputs, resolve_study
+    from sitefinder.pipeline import run
 
     units = getattr(args, "units", None)
     sites = getattr(args, "sites", None)
@@ -241,13 +365,15 @@ _python_show_warning = warnings.showwarning
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sitefinder`` console script."""
-    from sitefinder.outfolder import DamagedFileWarning
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    # Imported only now, so that `--help` and argument errors load nothing but argparse.
+    from sitefinder.outfolder import DamagedFileWarning
+    from sitefinder.progress import set_progress
+
     if getattr(args, "quiet", False):
         set_progress(False)
     # Scoped, so that a caller's own warning settings (main() called in process) come back.
@@ -261,6 +387,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 print(f"Wrote {download_osm(args.bbox, args.out)}")
                 return 0
+            if args.command == "screen":
+                return cmd_screen(args)
+            if args.command == "batch":
+                return cmd_batch(args)
             return cmd_run(args)
         except SitefinderError as exc:
             print(f"sitefinder: error: {exc}", file=sys.stderr)

@@ -222,3 +222,96 @@ def test_point_plot_takes_the_value_of_the_pixel_it_lies_in(tmp_path):
                           crs="EPSG:25833")
     out = zonal_stats(plots, path, "mean")
     assert out["value"].tolist() == [6.0, (0 + 1 + 4 + 5) / 4]
+
+
+# ------------------------------------------------- many plots at once (issue 12 speed)
+
+
+def awkward_plots(n: int, seed: int = 7) -> gpd.GeoSeries:
+    """Plots of every shape the batch weights must handle, over the DTM and its edges."""
+    rng = np.random.default_rng(seed)
+    geoms = []
+    for k in range(n):
+        x = X0 + rng.uniform(-30, 1_020)
+        y = Y0 - rng.uniform(-30, 1_020)
+        a, b = rng.uniform(3, 80, 2)
+        box = shapely.box(x, y - b, x + a, y)
+        kind = k % 6
+        if kind == 0:
+            geom = shapely.affinity.rotate(box, rng.uniform(0, 90))
+        elif kind == 1:  # a hole
+            geom = box.buffer(10).difference(shapely.Point(x + a / 2, y - b / 2).buffer(6))
+        elif kind == 2:  # two parts
+            geom = shapely.MultiPolygon([box, shapely.affinity.translate(box, a + 15, 0)])
+        elif kind == 3:  # edges exactly on pixel lines
+            c, r = rng.integers(-2, 100, 2)
+            geom = pixel_box(r, c, r + rng.integers(1, 6), c + rng.integers(1, 6))
+        elif kind == 4:
+            geom = shapely.Point(x, y).buffer(a / 2)
+        else:  # a concave notch
+            geom = shapely.Polygon([(x, y), (x + a, y), (x + a, y - b), (x + a / 2, y - b / 3),
+                                    (x, y - b)])
+        geoms.append(geom)
+    return gpd.GeoSeries(geoms, crs=3045)
+
+
+def area_weighted_by_geos(plot: shapely.Geometry, data: np.ma.MaskedArray) -> tuple[float, float]:
+    """(mean, sum) of the DTM under a plot, each pixel weighed by its intersection area."""
+    minx, miny, maxx, maxy = plot.bounds
+    c0, c1 = max(int((minx - X0) // RES), 0), min(int((maxx - X0) // RES) + 1, data.shape[1])
+    r0, r1 = max(int((Y0 - maxy) // RES), 0), min(int((Y0 - miny) // RES) + 1, data.shape[0])
+    total = weight = 0.0
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            share = pixel_box(r, c, r + 1, c + 1).intersection(plot).area / RES**2
+            if share > 1e-9 and not np.ma.is_masked(data[r, c]):
+                total += share * float(data[r, c])
+                weight += share
+    return total / weight, total
+
+
+def test_many_plots_get_the_area_weighted_values_of_a_pixel_by_pixel_overlay(dtm):
+    plots = awkward_plots(60)
+    mean = zonal_stats(plots, DTM, "mean", min_coverage=0.01)
+    total = zonal_stats(plots, DTM, "sum", min_coverage=0.01)
+    measured = 0
+    for i, plot in enumerate(plots):
+        if mean.loc[i, "status"] != "ok":
+            continue
+        expected_mean, expected_sum = area_weighted_by_geos(plot, dtm)
+        assert mean.loc[i, "value"] == pytest.approx(expected_mean, rel=1e-9), i
+        assert total.loc[i, "value"] == pytest.approx(expected_sum, rel=1e-9), i
+        measured += 1
+    assert measured > 50
+
+
+def test_reading_in_small_blocks_changes_nothing(monkeypatch):
+    from sitefinder.sources import raster
+
+    plots = awkward_plots(80, seed=11)
+    whole = {st: zonal_stats(plots, DTM, st, q=75, threshold=100)
+             for st in ("mean", "max", "percentile", "share_above", "sum")}
+    monkeypatch.setattr(raster, "BLOCK_PIXELS", 16)
+    monkeypatch.setattr(raster, "BLOCK_ZONES", 3)
+    for st, expected in whole.items():
+        blocks = zonal_stats(plots, DTM, st, q=75, threshold=100)
+        np.testing.assert_allclose(blocks["value"], expected["value"], rtol=1e-12)
+        assert blocks["status"].tolist() == expected["status"].tolist()
+
+
+def test_bands_measured_together_equal_each_band_alone(tmp_path):
+    from sitefinder.sources.raster import zonal_stats_bands
+
+    path = tmp_path / "two_bands.tif"
+    rng = np.random.default_rng(3)
+    with rasterio.open(DTM) as src:
+        profile = src.profile | {"count": 2, "dtype": "float32", "nodata": None}
+        data = src.read(1).astype("float32")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.stack([data, rng.normal(60, 8, data.shape).astype("float32")]))
+    plots = awkward_plots(40, seed=5)
+    both = zonal_stats_bands(plots, path, "percentile", bands=(1, 2), q=90)
+    for band in (1, 2):
+        alone = zonal_stats(plots, path, "percentile", band=band, q=90)
+        assert both[band].equals(alone)
+    assert not both[1]["value"].equals(both[2]["value"])
