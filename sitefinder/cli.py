@@ -62,9 +62,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--offline", action="store_true",
-        help="make map.html itself self-contained: no CDN, no tile server, basemap from the "
-        "OSM extract (without this flag, map.html uses online tiles and a self-contained "
-        "map_offline.html is written beside it)",
+        help="make map.html start on the basemap drawn from the OSM extract and write no "
+        "map_offline.html (without this flag map.html starts on online tiles, falls back to "
+        "that basemap when they fail, and map_offline.html is written beside it)",
+    )
+    parser.add_argument(
+        "--language", choices=("nb", "en"), default=None,
+        help="language of the workbooks, maps and report (default: the scenario's, bokmål "
+        "unless it says otherwise)",
     )
     parser.add_argument(
         "--public", action="store_true",
@@ -310,6 +315,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         public=args.public,
         report=args.command == "report",
         top_n=getattr(args, "top", 5),
+        language=args.language,
     )
     _print_summary(result)
     return 0
