@@ -23,13 +23,18 @@ compare, sensitivity, sweep
     (:mod:`sitefinder.analysis`).
 ahp_weights
     Criterion weights from a pairwise comparison matrix (:mod:`sitefinder.ahp`).
+screen, ScreenResult
+    Screen an extract or area for land where a house could stand (:mod:`sitefinder.screen`).
+batch, BatchResult
+    Run or screen many areas as partitions on Dask (:mod:`sitefinder.batch`).
 InputError, ScenarioError, SitefinderError
     The errors sitefinder raises for bad input.
 
 Importing the package is cheap: each name is imported from its module the first time it
 is used, so ``import sitefinder`` and ``sitefinder --help`` load no geodata libraries.
 
-``sitefinder.select`` and ``sitefinder.sensitivity`` are always the functions above, even
+``sitefinder.select``, ``sitefinder.sensitivity``, ``sitefinder.screen`` and
+``sitefinder.batch`` are always the functions above, even
 though modules of the same names exist: Python would otherwise rebind the package
 attribute to the module as soon as anything imported it. The modules stay importable with
 ``from sitefinder.select import select_sites`` or ``from sitefinder.sensitivity import
@@ -60,24 +65,32 @@ _LAZY: dict[str, str] = {
     "sensitivity": "sitefinder.analysis",
     "sweep": "sitefinder.analysis",
     "ahp_weights": "sitefinder.ahp",
+    "screen": "sitefinder.screen",
+    "ScreenResult": "sitefinder.screen",
+    "batch": "sitefinder.batch",
+    "BatchResult": "sitefinder.batch",
 }
 
 #: Public functions that share their name with a submodule of this package.
-_SHADOWED = ("select", "sensitivity")
+_SHADOWED = ("select", "sensitivity", "screen", "batch")
 
 __all__ = [
+    "BatchResult",
     "InputError",
     "RunResult",
     "Scenario",
     "ScenarioError",
+    "ScreenResult",
     "SitefinderError",
     "Study",
     "__version__",
     "ahp_weights",
+    "batch",
     "compare",
     "default_scenario",
     "load_scenario",
     "run",
+    "screen",
     "select",
     "sensitivity",
     "sweep",

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -465,6 +465,22 @@ class Study:
         kwargs.setdefault("cache_dir", user_cache_dir())
         kwargs.setdefault("layers_dir", user_cache_dir() / "demo-layers")
         return cls(BUNDLED_PLOTS, BUNDLED_OSM, scenario, **kwargs)
+
+    def screen(self, **kwargs: Any):
+        """Screen this study's extract for land where a house could stand, with its scenario.
+
+        The plots play no part: the candidates are grid cells (:func:`sitefinder.screen.screen`,
+        whose keyword arguments — ``area``, ``bbox``, ``cell_size_m``, ``out`` … — pass
+        through). The study's layers folder is shared, so layers edited in QGIS count.
+
+        Returns
+        -------
+        sitefinder.screen.ScreenResult
+        """
+        from sitefinder.screen import screen
+
+        kwargs.setdefault("layers_dir", self.layers_dir)
+        return screen(self.osm_path, self.scenario, **kwargs)
 
     def graph(self) -> nx.MultiDiGraph:
         """The walking network as a networkx ``MultiDiGraph`` in osmnx's conventions.
