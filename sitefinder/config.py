@@ -33,14 +33,19 @@ from pydantic import (
     model_validator,
 )
 
-from sitefinder.capacity import CapacitySettings
 from sitefinder.errors import InputError, ScenarioError
-from sitefinder.noise import NoiseSettings
-from sitefinder.population import PopulationSettings
-from sitefinder.select import ClusteringSettings
-from sitefinder.sources.gtfs import TransitFrequencySettings
-from sitefinder.sources.raster import RasterCriterionSource
-from sitefinder.terrain import SlopeSettings
+
+# From the light module, not from the modules that do the work: validating a scenario
+# must not load geopandas, scipy or rasterio (tests/test_import_time.py).
+from sitefinder.settings import (
+    CapacitySettings,
+    ClusteringSettings,
+    NoiseSettings,
+    PopulationSettings,
+    RasterCriterionSource,
+    SlopeSettings,
+    TransitFrequencySettings,
+)
 
 #: Network categories every scenario has: walking distance, time and counts to each.
 NETWORK_CATEGORIES: tuple[str, ...] = (

@@ -75,7 +75,7 @@ class InfeasibleError(SitefinderError):
     """A selection request that no set of sites can satisfy."""
 
 
-class SelectionTimeout(SitefinderError):
+class SelectionTimeoutError(SitefinderError):
     """The selection solver ran out of time before it found a set that keeps every rule.
 
     Not a proof that no set exists: raising ``time_limit_s`` (scenario ``clustering:``)

@@ -29,12 +29,15 @@ import numpy as np
 import pandas as pd
 import rasterio
 import shapely
-from pydantic import BaseModel, ConfigDict, Field
 from pyproj import CRS
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
 
 from sitefinder.errors import InputError
+
+# The settings live in the light module, so the scenario validates without geodata
+# libraries; re-exported here, where they have always been imported from.
+from sitefinder.settings import PopulationSettings  # noqa: F401
 from sitefinder.sources.raster import zonal_stats
 
 #: SSB grid cell size, metres.
@@ -49,27 +52,6 @@ ATTRIBUTION_EN = "Population on 250 m grid, Statistics Norway (SSB), CC BY 4.0"
 #: roughly a suburban neighbourhood of detached houses; under 100 is a few farms.
 RESIDENTS_IDEAL = 1000.0
 RESIDENTS_UNACCEPTABLE = 100.0
-
-
-class PopulationSettings(BaseModel):
-    """Settings of the "residents within R metres" criterion.
-
-    Attributes
-    ----------
-    raster : Path
-        Population count raster (e.g. from :func:`rasterise_population`).
-    radius_m : float
-        Buffer distance from the plot's edge.
-    min_coverage : float
-        Share of the buffer the raster must cover to give a number.
-
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    raster: Path
-    radius_m: float = Field(default=500.0, gt=0)
-    min_coverage: float = Field(default=0.9, gt=0, le=1)
 
 
 def read_ssb_grid(path: str | Path, column: str = "pop_tot") -> gpd.GeoDataFrame:

@@ -75,7 +75,7 @@ written out. Instead:
 
 When ``time_limit_s`` runs out the best set found that keeps every rule is returned with
 ``optimal=False``, ``status="time_limit"`` and its proven gap; when no such set was found
-in time, :class:`SelectionTimeout` says so. Infeasibility is reported only when proven.
+in time, :class:`SelectionTimeoutError` says so. Infeasibility is reported only when proven.
 
 Infeasible requests raise :class:`~sitefinder.errors.InfeasibleError`, naming what can be
 delivered under the limits and which limit, relaxed on its own, would make the request
@@ -93,13 +93,11 @@ import math
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.spatial import cKDTree
@@ -112,61 +110,11 @@ from sitefinder.capacity import (
     require_projected,
     too_small_texts,
 )
-from sitefinder.errors import InfeasibleError, InputError, SelectionTimeout
+from sitefinder.errors import InfeasibleError, InputError, SelectionTimeoutError
 
-
-class ClusteringSettings(BaseModel):
-    """Limits on how sites cluster, and how a set is chosen (scenario key ``clustering:``).
-
-    Every default is traceable to docs/CRITERIA.md §17 and the "Numbers to start
-    from" table.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-    min_spacing_m: Annotated[float, Field(ge=0, le=50_000)] = 500.0
-    """Minimum distance between two chosen sites, metres (docs/CRITERIA.md table "spacing between
-    småhus sites ≥ 500 m"; criterion 10: residents ask for "more spread")."""
-
-    existing_spacing_m: Annotated[float | None, Field(ge=0, le=50_000)] = None
-    """Minimum distance from a chosen site to an existing site, metres; ``None`` uses
-    ``min_spacing_m``. Lower it (e.g. to 200 m, the table's "unacceptable") to let the
-    concentration limit decide near existing sites instead."""
-
-    concentration_radius_m: Annotated[float, Field(ge=0, le=50_000)] = 500.0
-    """Radius of the neighbourhood whose units are counted together, metres
-    (docs/CRITERIA.md §17: "not too many in one place")."""
-
-    max_units_near: Annotated[int, Field(ge=1, le=100)] = 6
-    """Most units within ``concentration_radius_m`` of a chosen site, counting its own
-    units, those of other chosen sites within the radius and those of existing sites
-    (docs/CRITERIA.md §17: national guidance 6–8 units together at most and Ringsaker's
-    8-unit cluster is called a ghetto, so the limit is the bottom of that range)."""
-
-    concentration_mode: Literal["penalise", "exclude"] = "exclude"
-    """``exclude``: the limit is hard. ``penalise``: exceeding it costs ``penalty`` score
-    points per unit over the limit."""
-
-    penalty: Annotated[float, Field(ge=0, le=10_000)] = 50.0
-    """Score points (scores are 0–100 per unit) lost per unit above ``max_units_near`` in
-    ``penalise`` mode; 50 means an extra unit there is worth half a unit elsewhere."""
-
-    max_sites_per_district: Annotated[int | None, Field(ge=1)] = 2
-    """Most chosen sites in one district; ``None`` for no limit (docs/CRITERIA.md §17:
-    "good spread between city districts"). Plots outside every district are not limited."""
-
-    exact_max_candidates: Annotated[int, Field(ge=0)] = 5000
-    """Largest number of eligible candidates whose spacing pairs are all written into the
-    model up front; above it clique rows and lazily added pairs keep the model small. The
-    solution is exact either way (see the module docstring)."""
-
-    time_limit_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
-    """Time limit for the MILP solver, seconds. When it is hit the best solution found is
-    returned with ``optimal=False`` and its gap."""
-
-    mip_rel_gap: Annotated[float, Field(ge=0, le=0.5)] = 1e-7
-    """Relative gap at which HiGHS stops and calls a solution optimal."""
-
+# The settings live in the light module so the scenario validates without scipy;
+# re-exported here, where they have always been imported from.
+from sitefinder.settings import ClusteringSettings
 
 # --------------------------------------------------------------------------- results
 
@@ -1250,7 +1198,7 @@ def _solve_exact(mdl: _Model, req: _Request) -> _Solution:
     LP relaxation when the solver stopped before it had one).
 
     Infeasibility is raised only when the solver proved it; a solve that ran out of time
-    without a set that keeps every rule raises :class:`SelectionTimeout` instead.
+    without a set that keeps every rule raises :class:`SelectionTimeoutError` instead.
     """
     m = len(mdl.elig)
     st = req.settings
@@ -1273,7 +1221,7 @@ def _solve_exact(mdl: _Model, req: _Request) -> _Solution:
         sol = _Solution(chosen, u, "optimal" if optimal else "time_limit", optimal,
                         _value(mdl, chosen, u), bound, "milp-lazy" if mdl.lazy else "milp")
     elif head is None:
-        raise SelectionTimeout(
+        raise SelectionTimeoutError(
             f"The solver found no set that keeps every rule within time_limit_s = "
             f"{st.time_limit_s:g} s ({res.message}; {m} eligible plots). This is not a proof "
             "that none exists: raise time_limit_s under clustering: in the scenario, or ask "
@@ -1461,7 +1409,7 @@ def select_sites(
     InfeasibleError
         When no set satisfies the request under the limits; the message says what can be
         delivered and which limit to relax. Raised only when the solver proved it.
-    SelectionTimeout
+    SelectionTimeoutError
         When ``time_limit_s`` ran out before any set that keeps every rule was found.
     InputError
         On a missing column, non-metric CRS or a bad request.

@@ -19,17 +19,19 @@ next to nodata pixels the output is nodata.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
-from pydantic import BaseModel, ConfigDict, Field
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from sitefinder.errors import InputError
+
+# The settings live in the light module, so the scenario validates without geodata
+# libraries; re-exported here, where they have always been imported from.
+from sitefinder.settings import SlopeSettings  # noqa: F401
 from sitefinder.sources.raster import zonal_stats
 
 #: Nodata value of the slope and aspect rasters written here.
@@ -39,33 +41,6 @@ NODATA = -9999.0
 SLOPE_IDEAL_DEG = 5.0
 #: Mean plot slope regarded as unbuildable without major works (about 1:2.7). Assumption.
 SLOPE_UNACCEPTABLE_DEG = 20.0
-
-
-class SlopeSettings(BaseModel):
-    """Settings of the slope (buildability) criterion.
-
-    Attributes
-    ----------
-    dem : Path
-        Terrain model (any GDAL raster in a projected, metric CRS).
-    statistic : {"mean", "max", "percentile", "share_above"}
-        Statistic of slope in degrees over the plot or its units.
-    q : float, optional
-        Percentile for ``statistic="percentile"``.
-    threshold : float, optional
-        Slope in degrees for ``statistic="share_above"``.
-    over : {"plot", "units"}
-        Measure the whole plot or the planned unit layout.
-
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    dem: Path
-    statistic: Literal["mean", "max", "percentile", "share_above"] = "mean"
-    q: float | None = Field(default=None, ge=0, le=100)
-    threshold: float | None = Field(default=None, ge=0, le=90)
-    over: Literal["plot", "units"] = "plot"
 
 
 def slope(

@@ -17,6 +17,9 @@ import pytest
 #: Libraries that take a tenth of a second or more to import.
 HEAVY = ("scipy", "geopandas", "pandas", "folium", "rasterio", "matplotlib", "networkx",
          "shapely", "pyproj", "osmium", "pyogrio", "jinja2", "yaml", "pydantic")
+#: What reading and validating a scenario may not load: every heavy library but the two
+#: it needs (YAML and pydantic), and numpy, which only the measuring needs.
+GEODATA = tuple(sorted({*HEAVY, "numpy"} - {"yaml", "pydantic"}))
 
 
 def loaded_after(code: str) -> set[str]:
@@ -115,4 +118,107 @@ def test_unknown_names_are_attribute_errors_and_listed_names_exist():
         for name in sitefinder.__all__:
             assert getattr(sitefinder, name) is not None, name
         assert set(sitefinder.__all__) <= set(dir(sitefinder))
+    """)
+
+
+#: A scenario with every block whose settings class lives in sitefinder.settings set, so
+#: all of them are validated (the files need not exist to be validated).
+FULL_SCENARIO = """
+extends: default
+name: every block
+measure:
+  noise: {raster: noise.tif, statistic: max}
+  population: {raster: pop.tif, radius_m: 400}
+  slope: {dem: dem.tif, statistic: percentile, q: 90}
+  transit_frequency:
+    feeds: [{path: feed.zip, service_date: 2025-03-03}]
+    window_start: "07:00"
+    window_end: "09:00"
+  rasters:
+    green: {path: green.tif, statistic: share_above, threshold: 0.5}
+capacity: {max_units_per_site: 3}
+clustering: {min_spacing_m: 400, max_sites_per_district: 1}
+"""
+
+
+@pytest.mark.parametrize("code", [
+    "import sitefinder.config",
+    "from sitefinder.config import Scenario, default_scenario; default_scenario()",
+    "import sitefinder.settings",
+])
+def test_reading_the_scenario_loads_no_geodata_library(code):
+    loaded = loaded_after(code)
+    assert "pydantic" in loaded  # the check can see an imported library
+    assert loaded.isdisjoint(GEODATA), sorted(loaded & set(GEODATA))
+
+
+def test_a_scenario_with_every_block_validates_without_geodata(tmp_path):
+    path = tmp_path / "every.yaml"
+    path.write_text(FULL_SCENARIO, encoding="utf-8")
+    loaded = loaded_after(f"""
+        from sitefinder.config import load_scenario
+        s = load_scenario({str(path)!r})
+        m = s.measure
+        assert (m.noise.statistic, m.population.radius_m, m.slope.q) == ("max", 400, 90)
+        assert m.transit_frequency.feeds[0].service_date.isoformat() == "2025-03-03"
+        assert m.rasters["green"].threshold == 0.5
+        assert (s.capacity.max_units_per_site, s.clustering.min_spacing_m) == (3, 400)
+    """)
+    assert loaded.isdisjoint(GEODATA), sorted(loaded & set(GEODATA))
+
+
+def test_a_wrong_setting_is_reported_before_any_geodata_library_loads(tmp_path):
+    """The point of the light settings: a typo is answered at once, every problem listed."""
+    path = tmp_path / "typo.yaml"
+    path.write_text("extends: default\ncapacity: {max_units_per_site: 9}\n"
+                    "clustering: {min_spacng_m: 400}\nmeasure:\n  slope: {statistic: mean}\n",
+                    encoding="utf-8")
+    loaded = loaded_after(f"""
+        from sitefinder.config import load_scenario
+        from sitefinder.errors import ScenarioError
+        try:
+            load_scenario({str(path)!r})
+        except ScenarioError as exc:
+            text = str(exc)
+        else:
+            raise AssertionError("the scenario was accepted")
+        assert "capacity.max_units_per_site" in text and "at most 6 units" in text, text
+        assert "clustering.min_spacng_m" in text and "unknown key" in text, text
+        assert "measure.slope.dem" in text, text
+    """)
+    assert loaded.isdisjoint(GEODATA), sorted(loaded & set(GEODATA))
+
+
+#: Where each settings class was always imported from. The working modules must hand out
+#: the very class the scenario validates (pydantic refuses an instance of a look-alike).
+OLD_HOMES = {
+    "ClusteringSettings": "sitefinder.select",
+    "TransitFrequencySettings": "sitefinder.sources.gtfs",
+    "GtfsFeedSource": "sitefinder.sources.gtfs",
+    "CapacitySettings": "sitefinder.capacity",
+    "NoiseSettings": "sitefinder.noise",
+    "PopulationSettings": "sitefinder.population",
+    "RasterCriterionSource": "sitefinder.sources.raster",
+    "SlopeSettings": "sitefinder.terrain",
+}
+
+
+@pytest.mark.parametrize(("name", "module"), OLD_HOMES.items())
+def test_old_imports_give_the_scenario_s_own_settings_class(name, module):
+    loaded_after(f"""
+        import importlib
+        import sitefinder.settings
+        old = getattr(importlib.import_module({module!r}), {name!r})
+        assert old is getattr(sitefinder.settings, {name!r}), "a second copy"
+    """)
+
+
+def test_the_limits_the_settings_check_are_the_limits_the_work_uses():
+    """Until every old module re-exports, its own copy of a limit must not drift."""
+    loaded_after("""
+        import sitefinder.capacity as capacity, sitefinder.noise as noise
+        import sitefinder.settings as settings
+        assert capacity.HARD_MAX_UNITS_PER_SITE == settings.HARD_MAX_UNITS_PER_SITE
+        for name in ("ROAD_YELLOW_DB", "ROAD_RED_DB", "RAIL_YELLOW_DB", "RAIL_RED_DB"):
+            assert getattr(noise, name) == getattr(settings, name), name
     """)

@@ -34,9 +34,12 @@ from pathlib import Path, PurePosixPath
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sitefinder.errors import InputError
+
+# The settings live in the light module so the scenario validates without pandas;
+# re-exported here, where they have always been imported from.
+from sitefinder.settings import GtfsFeedSource, TransitFrequencySettings  # noqa: F401
 
 _REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "stops.txt": ("stop_id", "stop_lat", "stop_lon"),
@@ -58,57 +61,6 @@ _REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY = 86_400
-
-
-class GtfsFeedSource(BaseModel):
-    """One GTFS zip and, optionally, its own service date.
-
-    Attributes
-    ----------
-    path : Path
-        The GTFS zip.
-    service_date : datetime.date, optional
-        Date whose timetable is counted; overrides the setting shared by all feeds
-        (feeds from different years rarely share a valid date).
-
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    path: Path
-    service_date: dt.date | None = None
-
-
-class TransitFrequencySettings(BaseModel):
-    """Settings of the "departures per hour within N minutes' walk" criterion.
-
-    Attributes
-    ----------
-    feeds : list of GtfsFeedSource
-        GTFS zips (e.g. the regional operator's feed from Entur).
-    service_date : datetime.date, optional
-        Default service date. When neither this nor a feed's own date is set, the
-        feed's busiest Monday-Friday is used (see :func:`busiest_weekday`).
-    window_start, window_end : datetime.time
-        Time window counted; default 07:00-19:00.
-    walk_minutes : float
-        Stops within this many minutes' walk count for a plot (network module).
-
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    feeds: list[GtfsFeedSource] = Field(min_length=1)
-    service_date: dt.date | None = None
-    window_start: dt.time = dt.time(7, 0)
-    window_end: dt.time = dt.time(19, 0)
-    walk_minutes: float = Field(default=5.0, gt=0)
-
-    @model_validator(mode="after")
-    def _window_order(self) -> TransitFrequencySettings:
-        if self.window_end <= self.window_start:
-            raise ValueError("window_end must be after window_start")
-        return self
 
 
 @dataclass(frozen=True)

@@ -37,14 +37,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask
 from rasterio.windows import Window, from_bounds
@@ -52,7 +51,9 @@ from rasterio.windows import transform as window_transform
 
 from sitefinder.errors import InputError
 
-Statistic = Literal["mean", "max", "percentile", "share_above", "sum"]
+# The settings live in the light module, so the scenario validates without geodata
+# libraries; re-exported here, where they have always been imported from.
+from sitefinder.settings import RasterCriterionSource, Statistic  # noqa: F401
 
 #: Above this many pixels in a plot's window, weights use pixel centres instead of exact
 #: polygon-pixel intersection areas (see module docstring).
@@ -89,55 +90,6 @@ _REASONS: dict[str, tuple[str, str]] = {
         "The plot has no geometry.",
     ),
 }
-
-
-class RasterCriterionSource(BaseModel):
-    """Where a raster criterion reads its numbers, and which statistic it takes.
-
-    Attributes
-    ----------
-    path : Path
-        Any raster GDAL opens (GeoTIFF, VRT, ...). Must have a CRS.
-    statistic : {"mean", "max", "percentile", "share_above", "sum"}
-        What to compute over the pixels under the plot (or its unit layout).
-        ``sum`` is for count rasters (e.g. residents per cell): each cell contributes in
-        proportion to the share of its area inside the geometry.
-    q : float, optional
-        Percentile (0-100) for ``statistic="percentile"``.
-    threshold : float, optional
-        For ``statistic="share_above"``: the share of the area with value >= threshold.
-    band : int
-        1-based band number.
-    min_coverage : float
-        Share (0-1) of the geometry's area that must have valid data; below that the plot
-        gets status ``no_data`` instead of a number.
-    nodata_as : float, optional
-        Value to use for nodata pixels *inside* the raster's extent. Official noise maps
-        often leave quiet areas as nodata; ``nodata_as: 0`` makes them count as quiet
-        instead of unknown. Pixels outside the raster extent stay unknown.
-    over : {"plot", "units"}
-        Compute over the whole plot, or over the unit layout where one exists.
-
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    path: Path
-    statistic: Statistic = "mean"
-    q: float | None = Field(default=None, ge=0, le=100)
-    threshold: float | None = None
-    band: int = Field(default=1, ge=1)
-    min_coverage: float = Field(default=0.5, gt=0, le=1)
-    nodata_as: float | None = None
-    over: Literal["plot", "units"] = "plot"
-
-    @model_validator(mode="after")
-    def _statistic_parameters(self) -> RasterCriterionSource:
-        if self.statistic == "percentile" and self.q is None:
-            raise ValueError("statistic 'percentile' needs q (0-100)")
-        if self.statistic == "share_above" and self.threshold is None:
-            raise ValueError("statistic 'share_above' needs threshold")
-        return self
 
 
 def zonal_stats(
