@@ -41,6 +41,12 @@ orders side by side; an orientation whose lattice cannot hold more units than th
 layout so far is skipped. The layouts are exactly those of testing every position and
 pair one by one (tests/test_capacity_fast.py).
 
+The buildable areas, their centroids, coordinates and orientations are prepared for all
+plots with one shapely call each; a rotated geometry is built only when GEOS must decide.
+From :data:`POOL_MIN_PLOTS` plots on (Linux), the plots are laid out in chunks by this
+process and a forked worker process side by side (``SITEFINDER_WORKERS=1`` keeps the
+work in one process); the layouts do not depend on which process drew them.
+
 How many of those units a selection actually builds on a site is decided by
 :mod:`sitefinder.select`, which prefers ``preferred_units_per_site`` (2–3, §6.1) and values
 units above it at ``extra_unit_value`` of the plot's score.
@@ -54,126 +60,47 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Annotated
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sitefinder.errors import InputError
+from sitefinder.progress import progress
 
-#: The hard ceiling on units per site. docs/CRITERIA.md §17: national guidance says not
-#: more than 6–8 units together and the residents call an 8-unit cluster a ghetto; above
-#: 4–5 units a staffed base is usually needed, which is a different kind of project.
-HARD_MAX_UNITS_PER_SITE = 6
+# The settings live in the light settings module (reading a scenario loads no geodata
+# library); they are re-exported here, where they were always imported from.
+from sitefinder.settings import HARD_MAX_UNITS_PER_SITE, CapacitySettings
+
+__all__ = [
+    "HARD_MAX_UNITS_PER_SITE",
+    "POOL_MIN_PLOTS",
+    "STATUS_NOT_POLYGON",
+    "STATUS_NO_GEOMETRY",
+    "STATUS_OK",
+    "STATUS_TOO_SMALL",
+    "STATUS_UNKNOWN",
+    "WORKERS_ENV",
+    "CapacitySettings",
+    "cap_units",
+    "layout_workers",
+    "layouts_by_units",
+    "plan_units",
+    "require_projected",
+    "too_small_texts",
+    "units_text",
+]
 
 STATUS_OK = "ok"
 STATUS_TOO_SMALL = "too_small"
 STATUS_NO_GEOMETRY = "no_geometry"
 STATUS_NOT_POLYGON = "not_polygon"
-
-
-class CapacitySettings(BaseModel):
-    """How småhus units are laid out on a plot (scenario key ``capacity:``).
-
-    Every default is traceable to docs/CRITERIA.md; the section is named on each field.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-    unit_width_m: Annotated[float, Field(gt=0, le=30)] = 6.0
-    """Short side of one unit's exterior footprint, metres (SINTEF 2021 §6.1: Verdal's
-    road-transportable unit is about 6 m × 8.5 m)."""
-
-    unit_length_m: Annotated[float, Field(gt=0, le=30)] = 8.5
-    """Long side of one unit's exterior footprint, metres (SINTEF 2021 §6.1)."""
-
-    unit_spacing_m: Annotated[float, Field(ge=0, le=100)] = 8.0
-    """Minimum clear distance between two units' walls, metres. Fire separation between
-    detached buildings; the report stresses detached units with no shared walls
-    (SINTEF 2021 §6.1) and distance between units (criterion 7)."""
-
-    setback_m: Annotated[float, Field(ge=0, le=100)] = 4.0
-    """Minimum distance from the plot boundary to any unit wall, metres (the Planning and
-    Building Act's main rule, plan- og bygningsloven §29-4: 4 m to the neighbour's
-    boundary; the report gives no number)."""
-
-    store_area_m2: Annotated[float, Field(ge=0, le=200)] = 6.0
-    """Outdoor store/technical room per unit, m² of plot (SINTEF 2021 §6.1, §6.5.2: each unit
-    usually has one, reachable from outside)."""
-
-    guest_parking_per_unit: Annotated[float, Field(ge=0, le=5)] = 0.5
-    """Guest parking spaces per unit (docs/CRITERIA.md §18, Sandnes rule f, §6.6)."""
-
-    parking_space_area_m2: Annotated[float, Field(ge=0, le=100)] = 25.0
-    """Plot area per parking space including its share of the access lane, m²
-    (2.5 m × 5 m stall plus manoeuvring; an assumption, not from the report)."""
-
-    waste_area_m2: Annotated[float, Field(ge=0, le=50)] = 2.0
-    """Area for the fireproof waste container each unit gets, m² (docs/CRITERIA.md §18,
-    Sandnes rule g, §6.6)."""
-
-    min_units_per_site: Annotated[int, Field(ge=1)] = 1
-    """Fewest units that make a plot worth using. A single house is a valid site
-    (docs/CRITERIA.md §16, SINTEF 2021 §6.1: "Noen ganger ligger det bare et enkelt
-    småhus"; Bodø's single house is the report's best-rated home), so a plot is too
-    small only when not even one unit fits.
-    Raise it to spread the plot cost over more units (docs/CRITERIA.md §18)."""
-
-    max_units_per_site: Annotated[int, Field(ge=1)] = 4
-    """Most units placed on one plot (docs/CRITERIA.md §17: Sandnes main rule 4;
-    never more than 6 — see :data:`HARD_MAX_UNITS_PER_SITE`)."""
-
-    preferred_units_per_site: Annotated[int, Field(ge=1, le=HARD_MAX_UNITS_PER_SITE)] = 3
-    """Units per site the selection aims for; units above it are worth less (see
-    ``extra_unit_value``). 2–3 is what the report describes most often (docs/CRITERIA.md §16,
-    §6.1: "oftest bygd i grupper på 2–3 hus"; table "units per site 2–3")."""
-
-    extra_unit_value: Annotated[float, Field(ge=0, le=1)] = 0.25
-    """What each unit above ``preferred_units_per_site`` on one site is worth in the
-    selection, as a share of that plot's score: 1 ignores the preference, 0 builds above it
-    only when the request cannot be met otherwise. Small sites are preferred
-    (docs/CRITERIA.md §17: "it takes little before it feels like a ghetto", residents ask for "more
-    spread"); 0.25 still lets a much better plot take a fourth unit (an assumption)."""
-
-    n_angles: Annotated[int, Field(ge=1, le=36)] = 6
-    """Grid orientations tried per plot, evenly spread over 180° from the plot's
-    minimum-rotated-rectangle orientation (6 → every 30°, includes the 90° turn)."""
-
-    position_step_m: Annotated[float, Field(ge=0.1, le=10)] = 1.0
-    """Step of the lattice of candidate unit positions, metres; finer finds more layouts
-    on tight plots but costs time (the cost grows with 1/step²)."""
-
-    @field_validator("max_units_per_site")
-    @classmethod
-    def _hard_ceiling(cls, value: int) -> int:
-        if value > HARD_MAX_UNITS_PER_SITE:
-            raise ValueError(
-                f"max_units_per_site is {value}, but at most {HARD_MAX_UNITS_PER_SITE} units "
-                "may share a site (docs/CRITERIA.md §17: guidance 6–8 at most, residents "
-                "call 8 a ghetto); use 4 (Sandnes' main rule) or up to 6"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _min_not_above_max(self) -> CapacitySettings:
-        if self.min_units_per_site > self.max_units_per_site:
-            raise ValueError(
-                f"min_units_per_site ({self.min_units_per_site}) is above max_units_per_site "
-                f"({self.max_units_per_site}); lower the minimum or raise the maximum"
-            )
-        return self
-
-    @property
-    def extras_area_m2(self) -> float:
-        """Plot area each unit needs outside the units and their fire-separation zones, m²."""
-        return (
-            self.store_area_m2
-            + self.guest_parking_per_unit * self.parking_space_area_m2
-            + self.waste_area_m2
-        )
 
 
 def require_projected(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> None:
@@ -268,8 +195,8 @@ class _Stencil:
     def __init__(self, settings: CapacitySettings, step: float) -> None:
         self.mask = _conflict_stencil(settings, step)
         self.ky, self.kx = self.mask.shape[0] // 2, self.mask.shape[1] // 2
-        self.cells = np.nonzero(self.mask)
-        self.cells_t = np.nonzero(self.mask.T)
+        # What clearing a unit's surroundings keeps, in the plain and transposed views.
+        self.keep = (~self.mask, ~self.mask.T)
 
 
 def _fill_orders(fits: np.ndarray, stencil: _Stencil, cap: int) -> list[_Picks]:
@@ -294,14 +221,15 @@ def _fill_orders(fits: np.ndarray, stencil: _Stencil, cap: int) -> list[_Picks]:
     free[3] = free[1, ::-1]
     shapes = (wide, tall, wide, tall)
     views = [free[r].reshape(shapes[r]) for r in range(4)]
-    keep = (~stencil.mask, ~stencil.mask.T)
+    keep = stencil.keep
     reach = ((ky, kx), (kx, ky))
     picks: list[list[int]] = [[], [], [], []]
     for _ in range(cap):
         placed = False
         # Plain Python scalars here: a handful of tiny numpy calls per unit cost more.
         for r, first in enumerate(free.argmax(axis=1).tolist()):
-            if not free[r, first]:
+            # Cell 0 is padding in every view, never free: argmax 0 means none is left.
+            if not first:
                 continue
             placed = True
             picks[r].append(first)
@@ -310,26 +238,24 @@ def _fill_orders(fits: np.ndarray, stencil: _Stencil, cap: int) -> list[_Picks]:
             views[r][i - ri : i + ri + 1, j - rj : j + rj + 1] &= keep[r % 2]
         if not placed:
             break
-    return [_Picks(np.array(picks[r], dtype=np.int64), r, shapes[r], ky, kx, fits.shape)
-            for r in range(4)]
+    return [_Picks(picks[r], r, shapes[r], ky, kx) for r in range(4)]
 
 
 class _Picks:
     """One order's picks as flat indices; turned into grid cells only when needed."""
 
     def __init__(
-        self, flat: np.ndarray, view: int, shape: tuple[int, int], ky: int, kx: int,
-        grid: tuple[int, int],
+        self, flat: list[int], view: int, shape: tuple[int, int], ky: int, kx: int
     ) -> None:
         self.flat, self.view, self.shape = flat, view, shape
-        self.ky, self.kx, self.grid = ky, kx, grid
+        self.ky, self.kx = ky, kx
 
     def __len__(self) -> int:
-        return self.flat.size
+        return len(self.flat)
 
     def cells(self) -> tuple[np.ndarray, np.ndarray]:
         """(rows, columns) of the picks in the fits grid, in placement order."""
-        flat = self.flat
+        flat = np.array(self.flat, dtype=np.int64)
         if self.view >= 2:
             flat = self.shape[0] * self.shape[1] - 1 - flat  # undo the reversed scan
         i, j = np.divmod(flat, self.shape[1])
@@ -348,7 +274,11 @@ def _clearly_convex(geom: shapely.Geometry) -> int:
     """
     if geom.geom_type != "Polygon" or len(geom.interiors):
         return 0
-    xy = shapely.get_coordinates(geom)
+    return _clearly_convex_xy(shapely.get_coordinates(geom))
+
+
+def _clearly_convex_xy(xy: np.ndarray) -> int:
+    """:func:`_clearly_convex` of a polygon without holes, given its ring's coordinates."""
     if len(xy) < 4:
         return 0
     edges = np.diff(xy, axis=0)
@@ -368,7 +298,15 @@ _EDGE_HAIR_M = 1e-7
 def _convex_fits(
     b_rot: shapely.Geometry, ccw: bool, xs: np.ndarray, ys: np.ndarray, w: float, h: float
 ) -> np.ndarray:
-    """Fits grid for a convex area: a unit fits when its four corners are covered.
+    """Fits grid for a convex area: a unit fits when its four corners are covered."""
+    return _convex_fits_xy(shapely.get_coordinates(b_rot), ccw, xs, ys, w, h, b_rot)
+
+
+def _convex_fits_xy(
+    xy: np.ndarray, ccw: bool, xs: np.ndarray, ys: np.ndarray, w: float, h: float,
+    area: shapely.Geometry | _Rotated,
+) -> np.ndarray:
+    """Fits grid for a convex area with ring ``xy``; ``area`` is asked only near edges.
 
     Per edge, the unit's worst corner is the one furthest along the edge's outward
     normal, and its distance inside the edge is a sum of a column term and a row term;
@@ -376,25 +314,24 @@ def _convex_fits(
     edge. Only the last (the lattice often starts exactly on the edge) ask GEOS about
     their corners, so every answer is GEOS's.
     """
-    xy = shapely.get_coordinates(b_rot)
-    if not ccw:
-        xy = xy[::-1]
     a = xy[:-1]
     edge = xy[1:] - a
-    length = np.hypot(edge[:, 0], edge[:, 1])
-    # Inward unit normal of a counter-clockwise ring: the edge turned left.
-    nx, ny = -edge[:, 1] / length, edge[:, 0] / length
+    # Inward unit normal: the edge turned left on a counter-clockwise ring, right on a
+    # clockwise one.
+    turn = (1.0 if ccw else -1.0) / np.hypot(edge[:, 0], edge[:, 1])
+    nx, ny = -edge[:, 1] * turn, edge[:, 0] * turn
     col = nx[:, None] * (xs - a[:, 0, None]) + np.minimum(nx * w, 0.0)[:, None]
     row = ny[:, None] * (ys - a[:, 1, None]) + np.minimum(ny * h, 0.0)[:, None]
     depth = (row[:, :, None] + col[:, None, :]).min(axis=0)
     fits = depth > _EDGE_HAIR_M
-    unsure = ~fits & (depth >= -_EDGE_HAIR_M)
+    unsure = np.abs(depth) <= _EDGE_HAIR_M
     if unsure.any():
+        geom = area.geom if isinstance(area, _Rotated) else area
         # The corners as the unit's polygon has them (the same floats x + w, y + h).
         x1, y1 = xs + w, ys + h
         rows, cols = np.nonzero(unsure)
         corners = shapely.intersects_xy(
-            b_rot,
+            geom,
             np.concatenate([xs[cols], x1[cols], x1[cols], xs[cols]]),
             np.concatenate([ys[rows], ys[rows], y1[rows], y1[rows]]),
         )
@@ -459,36 +396,94 @@ def _most_units(span_x: float, span_y: float, settings: CapacitySettings) -> int
     return (math.floor(max(span_x, 0.0) / a) + 1) * (math.floor(max(span_y, 0.0) / b) + 1)
 
 
-def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int, shapely.Geometry]:
-    """Lay units out on one polygonal plot; return (units, MultiPolygon of footprints)."""
+class _Plots:
+    """What the layout needs of every plot, computed with one array call per step.
+
+    Per plot: the buildable area (the plot shrunk by the setback), its centroid (the
+    origin of the local frame), its coordinates in that frame, the orientation of its
+    minimum rotated rectangle and whether it is clearly convex. The per-plot loop then
+    only does the lattice work, and builds a rotated geometry only when GEOS must decide.
+    """
+
+    def __init__(self, polys: np.ndarray, settings: CapacitySettings) -> None:
+        w, h = settings.unit_width_m, settings.unit_length_m
+        self.polys = polys
+        build = (
+            shapely.buffer(polys, -settings.setback_m, join_style="mitre")
+            if settings.setback_m else polys
+        )
+        build_area = shapely.area(build)
+        # The same test as one plot at a time: empty, or not even one unit's area.
+        self.usable = ~shapely.is_empty(build) & ~(build_area < w * h)
+        self.build, self.build_area = build, build_area
+        self.plot_area = shapely.area(polys)
+        used = build[self.usable]
+        self.origin = np.full((len(polys), 2), np.nan)
+        self.origin[self.usable] = shapely.get_coordinates(shapely.centroid(used))
+        self.base = np.zeros(len(polys))
+        self.base[self.usable] = _mrr_angles_deg(used)
+        xy, owner = shapely.get_coordinates(used, return_index=True)
+        where = np.flatnonzero(self.usable)
+        self.start = np.zeros(len(polys) + 1, dtype=np.int64)
+        self.start[where + 1] = np.bincount(owner, minlength=len(used))
+        self.start = np.cumsum(self.start)
+        self.xy = xy
+        self.one_ring = np.zeros(len(polys), dtype=bool)
+        self.one_ring[self.usable] = (shapely.get_type_id(used) == 3) & (
+            shapely.get_num_interior_rings(used) == 0
+        )
+
+    def local_xy(self, i: int) -> np.ndarray:
+        """Plot ``i``'s buildable area's coordinates around its centroid (a fresh array)."""
+        return self.xy[self.start[i] : self.start[i + 1]] - self.origin[i]
+
+
+def _mrr_angles_deg(geoms: np.ndarray) -> np.ndarray:
+    """:func:`_mrr_angle_deg` of every geometry, the envelopes built in one call."""
+    envs = shapely.oriented_envelope(geoms)
+    angles = np.zeros(len(geoms))
+    polygons = np.flatnonzero(shapely.get_type_id(envs) == 3)
+    if not polygons.size:
+        return angles
+    xy, owner = shapely.get_coordinates(envs[polygons], return_index=True)
+    first = np.searchsorted(owner, np.arange(polygons.size))
+    corners = xy[first[:, None] + np.arange(3)]
+    edges = np.diff(corners, axis=1)
+    pick = np.argmax(np.hypot(edges[..., 0], edges[..., 1]), axis=1)
+    longest = edges[np.arange(polygons.size), pick].tolist()
+    # math.atan2 and math.degrees, as for one plot: the angle must be the same float.
+    angles[polygons] = [math.degrees(math.atan2(dy, dx)) % 180.0 for dx, dy in longest]
+    return angles
+
+
+def _layout_plot(plots: _Plots, i: int, settings: CapacitySettings) -> tuple[int, np.ndarray]:
+    """Lay units out on plot ``i``; return (units, their corners in the plot's CRS).
+
+    The corners have shape (units, 5, 2): each unit's closed ring, as ``shapely.box``
+    draws it, rotated back and moved to the plot.
+    """
     w, h = settings.unit_width_m, settings.unit_length_m
     cap = settings.max_units_per_site
-    empty = shapely.MultiPolygon()
-
-    buildable = plot.buffer(-settings.setback_m, join_style="mitre") if settings.setback_m else plot
-    if buildable.is_empty or buildable.area < w * h:
-        return 0, empty
-
+    if not plots.usable[i]:
+        return 0, _NO_UNITS
     # Work around the buildable area's centroid: rotating UTM coordinates of ~10^6 m
     # would lose precision and make "covers" flicker on touching edges.
-    origin = np.array(buildable.centroid.coords[0])
-    plot_local = shapely.transform(plot, lambda xy: xy - origin)
-    build_local = shapely.transform(buildable, lambda xy: xy - origin)
-    plot_area = plot.area
+    xy_local = plots.local_xy(i)
+    origin = plots.origin[i]
     # Candidate corners on a lattice; a very large plot gets a coarser lattice (it fits
     # the maximum easily, and the cost stays bounded).
-    step = max(settings.position_step_m, math.sqrt(buildable.area / 20_000))
+    step = max(settings.position_step_m, math.sqrt(plots.build_area[i] / 20_000))
     stencil = _stencil(settings, step)
-    convex = _clearly_convex(build_local)
+    convex = _clearly_convex_xy(xy_local) if plots.one_ring[i] else 0
 
-    base = _mrr_angle_deg(buildable)
+    base = float(plots.base[i])
     angles = [(base + k * 180.0 / settings.n_angles) % 180.0 for k in range(settings.n_angles)]
     best_n, best_angle, best_xy = 0, 0.0, np.empty((0, 2))
     for angle in angles:
         # Rotate the plot by -angle so the units are axis-aligned in this frame.
         rot = _rotation(-angle)
-        b_rot = shapely.transform(build_local, lambda xy, r=rot: xy @ r.T)
-        minx, miny, maxx, maxy = b_rot.bounds
+        xy_rot = xy_local @ rot.T
+        (minx, miny), (maxx, maxy) = xy_rot.min(axis=0).tolist(), xy_rot.max(axis=0).tolist()
         most = _most_units(maxx - minx - w, maxy - miny - h, settings)
         if most <= best_n:
             continue  # this orientation cannot beat the layout found: same result, less work
@@ -496,7 +491,11 @@ def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int
         ys = np.arange(miny, maxy - h + 1e-9, step)
         if xs.size == 0 or ys.size == 0:
             continue
-        fits = _fitting_positions(b_rot, convex, xs, ys, w, h)
+        b_rot = _Rotated(plots.build[i], xy_rot)
+        if convex:
+            fits = _convex_fits_xy(xy_rot, convex > 0, xs, ys, w, h, b_rot)
+        else:
+            fits = _fitting_positions(b_rot.geom, 0, xs, ys, w, h)
         if not fits.any():
             continue
         p_rot = None
@@ -505,8 +504,10 @@ def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int
                 continue
             rows, cols = cells.cells()
             if p_rot is None:
-                p_rot = shapely.transform(plot_local, lambda xy, r=rot: xy @ r.T)
-            n = _units_with_room(xs[cols], ys[rows], settings, p_rot, plot_area)
+                p_rot = shapely.transform(
+                    plots.polys[i], lambda xy, r=rot: (xy - origin) @ r.T
+                )
+            n = _units_with_room(xs[cols], ys[rows], settings, p_rot, plots.plot_area[i])
             if n > best_n:
                 best_n, best_angle = n, angle
                 best_xy = np.column_stack([xs[cols][:n], ys[rows][:n]])
@@ -516,11 +517,80 @@ def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int
             break
 
     if best_n == 0:
-        return 0, empty
-    boxes = shapely.box(best_xy[:, 0], best_xy[:, 1], best_xy[:, 0] + w, best_xy[:, 1] + h)
-    back = _rotation(best_angle)
-    units = shapely.transform(boxes, lambda xy: xy @ back.T + origin)
-    return best_n, shapely.MultiPolygon(list(units))
+        return 0, _NO_UNITS
+    return best_n, _unit_rings(best_xy, w, h, _rotation(best_angle), origin)
+
+
+_NO_UNITS = np.empty((0, 5, 2))
+
+
+def _unit_rings(
+    corner: np.ndarray, w: float, h: float, back: np.ndarray, origin: np.ndarray
+) -> np.ndarray:
+    """The rings of w × h units at lower-left ``corner`` (rotated frame), in the CRS.
+
+    The same floats as ``shapely.box`` (counter-clockwise from the lower right corner)
+    transformed by ``xy @ back.T + origin``.
+    """
+    x = np.column_stack([corner[:, 0], corner[:, 0] + w])[:, _RING_X]
+    y = np.column_stack([corner[:, 1], corner[:, 1] + h])[:, _RING_Y]
+    ring = np.stack([x, y], axis=-1)
+    return (ring.reshape(-1, 2) @ back.T + origin).reshape(-1, 5, 2)
+
+
+#: shapely.box's ring, as indices into (low, high) of x and of y.
+_RING_X, _RING_Y = np.array([1, 1, 0, 0, 1]), np.array([0, 1, 1, 0, 0])
+
+
+class _Rotated:
+    """The buildable area in a rotated frame as a geometry, built only when asked for."""
+
+    def __init__(self, build: shapely.Geometry, xy_rot: np.ndarray) -> None:
+        self._build, self._xy, self._geom = build, xy_rot, None
+
+    @property
+    def geom(self) -> shapely.Geometry:
+        """The geometry with the rotated coordinates (the same floats)."""
+        if self._geom is None:
+            self._geom = shapely.transform(self._build, lambda _: self._xy)
+        return self._geom
+
+
+def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int, shapely.Geometry]:
+    """Lay units out on one polygonal plot; return (units, MultiPolygon of footprints)."""
+    units, layouts = _layout_batch(np.array([plot], dtype=object), settings)
+    return int(units[0]), layouts[0]
+
+
+def _layout_batch(
+    polys: np.ndarray, settings: CapacitySettings, show: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Units and layouts (MultiPolygons) of polygonal plots, in this process."""
+    plots = _Plots(polys, settings)
+    units = np.zeros(len(polys), dtype=np.int64)
+    rings = []
+    indices = range(len(polys))
+    for i in progress(indices, "unit layout", total=len(polys)) if show else indices:
+        units[i], corners = _layout_plot(plots, i, settings)
+        rings.append(corners)
+    return units, _multipolygons(units, rings)
+
+
+def _multipolygons(units: np.ndarray, rings: list[np.ndarray]) -> np.ndarray:
+    """One MultiPolygon per plot from its units' rings, built in two array calls."""
+    layouts = np.full(len(units), _EMPTY_LAYOUT, dtype=object)
+    if not units.sum():
+        return layouts
+    coords = np.concatenate(rings).reshape(-1, 2)
+    boxes = shapely.polygons(shapely.linearrings(coords, indices=np.repeat(
+        np.arange(units.sum()), 5)))
+    owners = np.flatnonzero(units)
+    layouts[owners] = shapely.multipolygons(boxes, indices=np.repeat(
+        np.arange(owners.size), units[owners]))
+    return layouts
+
+
+_EMPTY_LAYOUT = shapely.MultiPolygon()
 
 
 def units_text(n: int, language: str) -> str:
@@ -594,6 +664,153 @@ def _reasons_too_small(n: int, settings: CapacitySettings) -> tuple[str, str]:
     return nb, en
 
 
+def _polygons(geoms: np.ndarray) -> np.ndarray:
+    """The polygonal part of every geometry (repaired if invalid), None where it has none.
+
+    Valid polygons, by far the most common plots, pass in one array test; the rest go
+    through :func:`_polygonal` one by one.
+    """
+    present = ~pd.isna(geoms)
+    kind = np.full(len(geoms), -1)
+    kind[present] = shapely.get_type_id(geoms[present])
+    ready = np.isin(kind, (3, 6))
+    ready[ready] = shapely.is_valid(geoms[ready]) & ~shapely.is_empty(geoms[ready])
+    polys = np.where(ready, geoms, None)
+    for i in np.flatnonzero(~ready).tolist():
+        polys[i] = _polygonal(geoms[i])
+    return polys
+
+
+#: Plots from which the layout is shared out over worker processes: below it, starting
+#: a process costs about as much as it saves.
+POOL_MIN_PLOTS = 3_000
+
+#: Environment variable with the number of processes that lay units out (default 2,
+#: at most the CPUs available); ``1`` keeps all the work in the calling process.
+WORKERS_ENV = "SITEFINDER_WORKERS"
+
+
+def layout_workers(n_plots: int) -> int:
+    """How many processes lay out ``n_plots`` plots.
+
+    Parameters
+    ----------
+    n_plots : int
+        Plots to lay out.
+
+    Returns
+    -------
+    int
+        1 below :data:`POOL_MIN_PLOTS` plots and off Linux; otherwise the number in the
+        environment variable :data:`WORKERS_ENV` (default 2), at most the CPUs this
+        process may use.
+
+    Raises
+    ------
+    InputError
+        When the environment variable is set but is not a whole number of at least 1.
+
+    """
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    wanted = 2
+    if raw:
+        try:
+            wanted = int(raw)
+        except ValueError:
+            wanted = 0
+        if wanted < 1:
+            raise InputError(
+                f"the environment variable {WORKERS_ENV} is {raw!r}, not a whole number of "
+                "processes",
+                where=WORKERS_ENV,
+                hint="Set it to 1 to lay units out in one process, or unset it (default 2)",
+            )
+    # Workers are forked (started in milliseconds, nothing re-imported, the caller's
+    # script not re-run); fork is the safe default only on Linux.
+    if n_plots < POOL_MIN_PLOTS or not sys.platform.startswith("linux"):
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(wanted, cpus or 1))
+
+
+#: Plots per chunk handed out to the processes: small enough that a process slowed by
+#: other work on the machine leaves its share to the others, large enough that handing
+#: out costs nothing.
+_CHUNK_PLOTS = 250
+
+
+def _layout_all(polys: np.ndarray, settings: CapacitySettings) -> tuple[np.ndarray, np.ndarray]:
+    """Units and layouts of polygonal plots, over worker processes when there are many.
+
+    The plots are cut into consecutive chunks that this process and the workers claim
+    one at a time from a shared counter, so a process that gets less CPU does less of
+    the work; each chunk's result depends on its plots only and the chunks are put back
+    in order, so the result does not depend on who laid out what.
+    """
+    workers = layout_workers(len(polys))
+    if workers == 1:
+        return _layout_batch(polys, settings)
+    context = multiprocessing.get_context("fork")
+    job = _Job(polys, settings, context.Value("q", 0))
+    # Forked workers inherit the job (plots included) instead of receiving a copy.
+    with ProcessPoolExecutor(
+        workers - 1, mp_context=context, initializer=_start_worker, initargs=(job,)
+    ) as pool:
+        futures = [pool.submit(_worker_chunks) for _ in range(workers - 1)]
+        done = {
+            k: _layout_batch(polys[job.chunk(k)], settings, show=False)
+            for k in progress(job.claims(), "unit layout")
+        }
+        for future in futures:
+            for k, (units, wkb) in future.result().items():
+                done[k] = (units, shapely.from_wkb(wkb))
+    parts = [done[k] for k in range(job.n_chunks)]
+    return (
+        np.concatenate([units for units, _ in parts]),
+        np.concatenate([layouts for _, layouts in parts]),
+    )
+
+
+class _Job:
+    """Plots to lay out in chunks, and the shared count of chunks claimed so far."""
+
+    def __init__(self, polys: np.ndarray, settings: CapacitySettings, claimed: object) -> None:
+        self.polys, self.settings, self.claimed = polys, settings, claimed
+        self.n_chunks = -(-len(polys) // _CHUNK_PLOTS)
+
+    def chunk(self, k: int) -> slice:
+        """The plots of chunk ``k``."""
+        return slice(k * _CHUNK_PLOTS, (k + 1) * _CHUNK_PLOTS)
+
+    def claims(self) -> Iterator[int]:
+        """Chunks this process claims, until none is left."""
+        while True:
+            with self.claimed.get_lock():
+                k = self.claimed.value
+                self.claimed.value = k + 1
+            if k >= self.n_chunks:
+                return
+            yield k
+
+
+#: The job of a worker process, set when it starts.
+_worker_job: list[_Job] = []
+
+
+def _start_worker(job: _Job) -> None:
+    _worker_job[:] = [job]
+
+
+def _worker_chunks() -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """A worker's chunks: units and layouts as WKB (exact floats) by chunk number."""
+    job = _worker_job[0]
+    done = {}
+    for k in job.claims():
+        units, layouts = _layout_batch(job.polys[job.chunk(k)], job.settings, show=False)
+        done[k] = (units, shapely.to_wkb(layouts))
+    return done
+
+
 def plan_units(plots: gpd.GeoDataFrame, settings: CapacitySettings) -> pd.DataFrame:
     """Lay out småhus units on every plot and report each plot's capacity.
 
@@ -622,7 +839,13 @@ def plan_units(plots: gpd.GeoDataFrame, settings: CapacitySettings) -> pd.DataFr
     Raises
     ------
     InputError
-        When ``plots`` has no CRS or a geographic one.
+        When ``plots`` has no CRS or a geographic one, or the environment variable
+        ``SITEFINDER_WORKERS`` is not a whole number of at least 1.
+
+    Notes
+    -----
+    From :data:`POOL_MIN_PLOTS` plots on, the work is shared with a forked worker
+    process (see :func:`layout_workers`); the result is the same as in one process.
 
     Examples
     --------
@@ -641,40 +864,42 @@ def plan_units(plots: gpd.GeoDataFrame, settings: CapacitySettings) -> pd.DataFr
 
     n_rows = len(plots)
     units = np.zeros(n_rows, dtype=np.int64)
-    layouts: list[shapely.Geometry] = [shapely.MultiPolygon()] * n_rows
     status = np.full(n_rows, STATUS_OK, dtype=object)
     reason_nb = np.full(n_rows, "", dtype=object)
     reason_en = np.full(n_rows, "", dtype=object)
 
-    for i, geom in enumerate(plots.geometry.array):
+    geoms = np.asarray(plots.geometry.array, dtype=object)
+    polys = _polygons(geoms)
+    for i in np.flatnonzero(pd.isna(polys)).tolist():
+        geom = geoms[i]
         if geom is None or geom.is_empty:
             status[i] = STATUS_NO_GEOMETRY
             reason_nb[i] = "Tomten mangler geometri, så ingen enheter kan plasseres"
             reason_en[i] = "The plot has no geometry, so no units can be placed"
             continue
-        poly = _polygonal(geom)
-        if poly is None:
-            status[i] = STATUS_NOT_POLYGON
-            reason_nb[i] = (
-                f"Tomten er et {geom.geom_type}-objekt uten areal; tegn den som polygon "
-                "for å beregne kapasitet"
-            )
-            reason_en[i] = (
-                f"The plot is a {geom.geom_type} without area; draw it as a polygon to "
-                "compute its capacity"
-            )
-            continue
-        n, layout = _layout_one(poly, settings)
-        units[i] = n
-        layouts[i] = layout
-        if n < settings.min_units_per_site:
-            status[i] = STATUS_TOO_SMALL
-            reason_nb[i], reason_en[i] = _reasons_too_small(n, settings)
+        status[i] = STATUS_NOT_POLYGON
+        reason_nb[i] = (
+            f"Tomten er et {geom.geom_type}-objekt uten areal; tegn den som polygon "
+            "for å beregne kapasitet"
+        )
+        reason_en[i] = (
+            f"The plot is a {geom.geom_type} without area; draw it as a polygon to "
+            "compute its capacity"
+        )
+    placed = np.flatnonzero(~pd.isna(polys))
+    units[placed], layouts = _layout_all(polys[placed], settings)
+    layouts_all = np.full(n_rows, _EMPTY_LAYOUT, dtype=object)
+    layouts_all[placed] = layouts
+    for n in np.unique(units[placed][units[placed] < settings.min_units_per_site]).tolist():
+        small = placed[units[placed] == n]
+        status[small] = STATUS_TOO_SMALL
+        texts = _reasons_too_small(n, settings)
+        reason_nb[small], reason_en[small] = texts[0], texts[1]
 
     return pd.DataFrame(
         {
             "capacity_units": units,
-            "layout": gpd.GeoSeries(layouts, index=plots.index, crs=plots.crs),
+            "layout": gpd.GeoSeries(layouts_all, index=plots.index, crs=plots.crs),
             "capacity_status": pd.Series(status, index=plots.index, dtype=object),
             "capacity_reason_nb": pd.Series(reason_nb, index=plots.index, dtype=object),
             "capacity_reason_en": pd.Series(reason_en, index=plots.index, dtype=object),

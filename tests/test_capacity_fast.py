@@ -10,6 +10,7 @@ counts are those measured before the speed work (tests/data/metrics_baseline/).
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import geopandas as gpd
@@ -21,6 +22,7 @@ from shapely import affinity
 
 from sitefinder import capacity
 from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, CapacitySettings, plan_units
+from sitefinder.errors import InputError
 from tests.conftest import DEMO_PLOTS, DEMO_SCENARIO, TEST_DATA
 
 BASELINE = TEST_DATA / "metrics_baseline"
@@ -125,8 +127,8 @@ def measured_capacity(plots: gpd.GeoDataFrame, settings: CapacitySettings) -> pd
     return plan_units(plots, ceiling)["capacity_units"]
 
 
-@pytest.mark.parametrize("name", ["demo", "random"])
-def test_capacity_equals_the_count_before_the_speed_work(name):
+def baseline_case(name: str) -> tuple[gpd.GeoDataFrame, CapacitySettings, pd.DataFrame]:
+    """The plots, capacity settings and metrics measured before the speed work."""
     from sitefinder.config import default_scenario, load_scenario
 
     baseline = pd.read_csv(BASELINE / f"{name}_metrics.csv", index_col=0)
@@ -137,10 +139,101 @@ def test_capacity_equals_the_count_before_the_speed_work(name):
         plots = gpd.read_file(BASELINE / "random_plots.gpkg")
         settings = default_scenario().capacity
     measured = baseline["capacity_max_units"].notna().to_numpy()
-    units = measured_capacity(plots.loc[measured], settings).to_numpy()
-    expected = baseline.loc[measured, "capacity_max_units"].to_numpy()
+    return plots.loc[measured], settings, baseline.loc[measured]
+
+
+@pytest.mark.parametrize("name", ["demo", "random"])
+def test_capacity_equals_the_count_before_the_speed_work(name):
+    plots, settings, baseline = baseline_case(name)
+    units = measured_capacity(plots, settings).to_numpy()
+    expected = baseline["capacity_max_units"].to_numpy()
     assert np.array_equal(units, expected)
     assert units.max() == HARD_MAX_UNITS_PER_SITE and (units == 0).any()
+
+
+def layout_fingerprint(layouts: gpd.GeoSeries) -> str:
+    """Every unit corner of every layout to the millimetre, with its plot, as a hash."""
+    coords, owner = shapely.get_coordinates(layouts.array, return_index=True)
+    data = np.column_stack([owner, np.round(coords * 1000)]).astype(np.int64)
+    return hashlib.sha256(data.tobytes()).hexdigest()[:16]
+
+
+#: The layouts at the hard ceiling measured by the code before the batched layout and the
+#: worker processes (issue 12): fingerprint of all corners to the mm, and total units.
+LAYOUTS_BEFORE = {"demo": ("267818e8ea3ce976", 212), "random": ("d2307dad25965b8f", 1147)}
+
+
+def ceiling_layouts(plots: gpd.GeoDataFrame, settings: CapacitySettings) -> pd.DataFrame:
+    ceiling = settings.model_copy(update={"max_units_per_site": HARD_MAX_UNITS_PER_SITE,
+                                          "min_units_per_site": 1})
+    return plan_units(plots, ceiling)
+
+
+@pytest.mark.parametrize("name", ["demo", "random"])
+def test_layouts_are_those_drawn_before_the_speed_work(name):
+    plots, settings, _ = baseline_case(name)
+    layout = ceiling_layouts(plots, settings)
+    assert (layout_fingerprint(layout["layout"]), int(layout["capacity_units"].sum())) == (
+        LAYOUTS_BEFORE[name]
+    )
+
+
+def test_plots_laid_out_together_equal_plots_laid_out_alone():
+    """Preparing all plots with array calls must not mix one plot's data into another's."""
+    s = CapacitySettings(max_units_per_site=HARD_MAX_UNITS_PER_SITE)
+    shapes = awkward_shapes() + [None, shapely.Point(X0, Y0), shapely.box(X0, Y0, X0 + 5, Y0 + 5)]
+    together = plan_units(gpd.GeoDataFrame(geometry=shapes, crs=25833), s)
+    for i, shape in enumerate(shapes):
+        alone = plan_units(gpd.GeoDataFrame(geometry=[shape], crs=25833), s).iloc[0]
+        assert together["capacity_units"].iloc[i] == alone["capacity_units"]
+        assert together["capacity_status"].iloc[i] == alone["capacity_status"]
+        assert together["layout"].iloc[i].equals_exact(alone["layout"], 0.0)
+    assert together["capacity_units"].sum() > 20
+
+
+def test_orientations_found_for_all_plots_at_once_are_those_found_one_by_one():
+    flat = shapely.Polygon([(X0, Y0), (X0 + 10, Y0), (X0 + 20, Y0)])  # no area: angle 0
+    shapes = awkward_shapes() + [flat, shapely.box(X0, Y0, X0 + 30, Y0 + 30)]
+    together = capacity._mrr_angles_deg(np.array(shapes, dtype=object))
+    alone = [capacity._mrr_angle_deg(shape) for shape in shapes]
+    assert together.tolist() == alone
+    assert len(set(alone)) > 3
+
+
+def test_worker_processes_draw_the_same_layouts_in_the_same_order(monkeypatch):
+    plots, settings, _ = baseline_case("random")
+    monkeypatch.setenv(capacity.WORKERS_ENV, "1")
+    alone = ceiling_layouts(plots, settings)
+    # Make 400 plots count as many, so that the real worker pool runs on a small input,
+    # in chunks small enough that both processes take several.
+    monkeypatch.setattr(capacity, "POOL_MIN_PLOTS", 100)
+    monkeypatch.setattr(capacity, "_CHUNK_PLOTS", 30)
+    monkeypatch.setenv(capacity.WORKERS_ENV, "2")
+    if capacity.layout_workers(len(plots)) < 2:
+        pytest.skip("this machine lets the process use only one CPU")
+    pooled = ceiling_layouts(plots, settings)
+    assert pooled.index.equals(plots.index)
+    assert np.array_equal(pooled["capacity_units"], alone["capacity_units"])
+    assert list(shapely.to_wkb(pooled["layout"].array)) == list(
+        shapely.to_wkb(alone["layout"].array)
+    )
+    assert pooled["capacity_status"].tolist() == alone["capacity_status"].tolist()
+
+
+def test_small_inputs_stay_in_one_process_and_the_variable_can_keep_all_in_one(monkeypatch):
+    monkeypatch.delenv(capacity.WORKERS_ENV, raising=False)
+    assert capacity.layout_workers(capacity.POOL_MIN_PLOTS - 1) == 1
+    assert capacity.layout_workers(10 * capacity.POOL_MIN_PLOTS) <= 2
+    monkeypatch.setenv(capacity.WORKERS_ENV, "1")
+    assert capacity.layout_workers(10 * capacity.POOL_MIN_PLOTS) == 1
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1"])
+def test_a_bad_worker_count_is_a_clear_input_error(monkeypatch, value):
+    monkeypatch.setenv(capacity.WORKERS_ENV, value)
+    with pytest.raises(InputError, match=capacity.WORKERS_ENV) as error:
+        capacity.layout_workers(10)
+    assert "unset" in str(error.value)
 
 
 def test_stencil_reaches_every_conflict_and_no_further():
