@@ -701,7 +701,8 @@ def layout_workers(n_plots: int) -> int:
     Returns
     -------
     int
-        1 below :data:`POOL_MIN_PLOTS` plots and off Linux; otherwise the number in the
+        1 below :data:`POOL_MIN_PLOTS` plots, off Linux and in a daemonic process (a
+        Dask worker); otherwise the number in the
         environment variable :data:`WORKERS_ENV` (default 2), at most the CPUs this
         process may use.
 
@@ -726,8 +727,11 @@ def layout_workers(n_plots: int) -> int:
                 hint="Set it to 1 to lay units out in one process, or unset it (default 2)",
             )
     # Workers are forked (started in milliseconds, nothing re-imported, the caller's
-    # script not re-run); fork is the safe default only on Linux.
-    if n_plots < POOL_MIN_PLOTS or not sys.platform.startswith("linux"):
+    # script not re-run); fork is the safe default only on Linux. A daemonic process (a
+    # Dask worker of `sitefinder batch`) may not have children: it lays out alone, and
+    # the cluster spreads the work instead.
+    if (n_plots < POOL_MIN_PLOTS or not sys.platform.startswith("linux")
+            or multiprocessing.current_process().daemon):
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(wanted, cpus or 1))

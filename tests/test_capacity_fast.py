@@ -228,6 +228,26 @@ def test_small_inputs_stay_in_one_process_and_the_variable_can_keep_all_in_one(m
     assert capacity.layout_workers(10 * capacity.POOL_MIN_PLOTS) == 1
 
 
+def _workers_in_a_daemon(queue) -> None:
+    queue.put(capacity.layout_workers(10 * capacity.POOL_MIN_PLOTS))
+
+
+def test_a_daemonic_process_lays_out_alone(monkeypatch):
+    # Dask's worker processes (sitefinder batch) are daemonic and may not have children:
+    # a screening partition with thousands of cells must not try to fork a pool there.
+    import multiprocessing
+
+    monkeypatch.delenv(capacity.WORKERS_ENV, raising=False)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=_workers_in_a_daemon, args=(queue,), daemon=True)
+    process.start()
+    try:
+        assert queue.get(timeout=60) == 1
+    finally:
+        process.join(timeout=60)
+
+
 @pytest.mark.parametrize("value", ["two", "0", "-1"])
 def test_a_bad_worker_count_is_a_clear_input_error(monkeypatch, value):
     monkeypatch.setenv(capacity.WORKERS_ENV, value)
