@@ -322,6 +322,18 @@ def _truncated_semicolon_csv(path: Path) -> None:
     path.write_text(text.rstrip("\n")[: text.rstrip("\n").rindex("\n") + 40])
 
 
+def _short_row_csv(path: Path) -> None:
+    # The last row has its id only: a spreadsheet export of a row whose geometry is blank.
+    text = "plot_id,wkt\n" + "".join(f'{p},"{b.wkt}"\n' for p, b in zip(IDS[:2], BOXES,
+                                                                        strict=False))
+    path.write_text(text + f"{IDS[2]}\n", encoding="utf-8")
+
+
+def _unquoted_wkt_csv(path: Path) -> None:
+    text = "plot_id,wkt\n" + "".join(f"{p},{b.wkt}\n" for p, b in zip(IDS, BOXES, strict=True))
+    path.write_text(text, encoding="utf-8")
+
+
 def _one_row_in_metres(path: Path) -> None:
     (lon_a, lat_a), _, (lon_c, lat_c) = LONLAT
     path.write_text(
@@ -513,6 +525,12 @@ CASES: dict[str, Case] = {
     "csv_truncated": Case("plots", plots_file(_truncated_semicolon_csv, "plots.csv",
                                               plots_crs="EPSG:25832"), 0,
                           statuses={"A": "ok", "B": "ok", "C": "empty_geometry"}),
+    "csv_short_row": Case("plots", plots_file(_short_row_csv, "plots.csv",
+                                              plots_crs="EPSG:25832"), 0,
+                          statuses={"A": "ok", "B": "ok", "C": "empty_geometry"}),
+    "csv_unquoted_wkt": Case("plots", plots_file(_unquoted_wkt_csv, "plots.csv",
+                                                 plots_crs="EPSG:25832"), 2,
+                             ["plots.csv", "more fields than its header", "double quotes"]),
     # --- CRS -------------------------------------------------------------------------------
     "shp_no_crs": Case("plots", plots_file(_no_prj, "plots.shp"), 2,
                        ["plots.shp", "no coordinate reference system", "--plots-crs"]),

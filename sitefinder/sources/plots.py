@@ -220,6 +220,17 @@ def _read_csv(path: Path, crs: str | None) -> gpd.GeoDataFrame:
             hint="Save it as UTF-8 CSV with a header row and one row per plot (a file that "
             "was cut off while copying must be exported again)",
         ) from None
+    if not isinstance(table.index, pd.RangeIndex):
+        # pandas files the extra fields of a too-long row under the index: the usual cause
+        # is unquoted WKT, whose commas split one geometry into many fields.
+        raise InputError(
+            "a row of the CSV has more fields than its header",
+            path=path,
+            hint="Put the WKT in double quotes (\"POLYGON ((…))\"), or use a separator the "
+            "geometry does not contain (;)",
+        )
+    # A short row leaves its last fields missing: read them as blank cells.
+    table = table.fillna("")
     columns = list(table.columns)
     wkt_col = _pick(columns, _WKT_COLUMNS)
     lat_col, lon_col = _pick(columns, _LAT_COLUMNS), _pick(columns, _LON_COLUMNS)
