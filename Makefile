@@ -34,10 +34,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check sitefinder tests benchmarks scripts
 
 clean:
-	rm -rf output/*.csv output/*.gpkg output/*.html output/*.pdf output/*.json .cache
+	rm -rf output/*.csv output/*.xlsx output/*.gpkg output/*.html output/*.pdf output/*.json .cache
 
 # Deliberate bugs in the core modules, one at a time: does the test suite notice them?
-# (scripts/mutate.py; not part of `make test`, about half an hour on two cores.)
+# (scripts/mutate.py; not part of `make test`, about 15–30 minutes on two cores.)
 .PHONY: mutate
 mutate: $(STAMP)
 	$(BIN)/python scripts/mutate.py

@@ -72,6 +72,7 @@ import pandas as pd
 import shapely
 
 from sitefinder.errors import InputError
+from sitefinder.language import fmt_number
 from sitefinder.progress import progress
 
 # The settings live in the light settings module (reading a scenario loads no geodata
@@ -647,19 +648,26 @@ def too_small_texts(n: int, min_units: int) -> tuple[str, str]:
 
 
 def _reasons_too_small(n: int, settings: CapacitySettings) -> tuple[str, str]:
-    size = f"{settings.unit_width_m:g} × {settings.unit_length_m:g} m"
+    def number(x: float, language: str) -> str:
+        # Whole metres as "6", others with one decimal: "8,5" in bokmål, "8.5" in English.
+        return fmt_number(x, 0 if float(x).is_integer() else 1, language)
+
+    def sizes(language: str) -> tuple[str, str, str, str]:
+        s = settings
+        return (f"{number(s.unit_width_m, language)} × {number(s.unit_length_m, language)} m",
+                number(s.unit_spacing_m, language), number(s.setback_m, language),
+                number(s.extras_area_m2, language))
+
     why_nb, why_en = too_small_texts(n, settings.min_units_per_site)
+    size, spacing, setback, extras = sizes("nb")
     nb = (
-        f"Tomten {why_nb} "
-        f"(enheter {size}, {settings.unit_spacing_m:g} m mellom enhetene, "
-        f"{settings.setback_m:g} m fra tomtegrensen, {settings.extras_area_m2:g} m² "
-        "til bod, gjesteparkering og avfall per enhet)"
+        f"Tomten {why_nb} (enheter {size}, {spacing} m mellom enhetene, {setback} m fra "
+        f"tomtegrensen, {extras} m² til bod, gjesteparkering og avfall per enhet)"
     )
+    size, spacing, setback, extras = sizes("en")
     en = (
-        f"The plot {why_en} "
-        f"(units {size}, {settings.unit_spacing_m:g} m between units, "
-        f"{settings.setback_m:g} m from the plot boundary, {settings.extras_area_m2:g} m² "
-        "for store, guest parking and waste per unit)"
+        f"The plot {why_en} (units {size}, {spacing} m between units, {setback} m from the "
+        f"plot boundary, {extras} m² for store, guest parking and waste per unit)"
     )
     return nb, en
 

@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run_parser = sub.add_parser(
         "run",
-        help="rank the plots; write ranked.csv, ranked.gpkg, map.html, map_offline.html, "
-        "manifest.json",
+        help="rank the plots; write ranked.xlsx, ranked.csv, ranked.gpkg, map.html, "
+        "map_offline.html, manifest.json",
         description="Rank the candidate plots. With no options, runs again on the study in "
         "output/ (its manifest names the inputs), or on the bundled Oslo demo data when "
         "output/ holds none, and says which files it used.",
@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(run_parser)
     select_parser = sub.add_parser(
         "select",
-        help="choose a set of sites under the clustering limits; writes selected.csv and "
-        "selected.gpkg and draws them on the maps",
+        help="choose a set of sites under the clustering limits; writes selected.xlsx, "
+        "selected.csv and selected.gpkg and draws them on the maps",
         description="Rank the plots, then choose the sites that deliver exactly the requested "
         "number of units (or sites) with the best total score, under the scenario's limits "
         "(units per site, spacing, sites per district, concentration). Solved exactly as a "

@@ -39,10 +39,10 @@ TEXT: dict[str, dict[str, str]] = {
         "legendTitle": "Kandidattomter etter poeng",
         "classNote": "Fem like store grupper (kvintiler) av de rangerte tomtene; "
         "mørkest er best.",
-        "excludedLegend": "Utelatt eller ikke vurdert (skravert)",
+        "excludedLegend": "Utelukket eller ikke vurdert (skravert)",
         "labelNote": "Tall på kartet = rangering",
         "plots": "Kandidattomter (rangert)",
-        "excluded": "Utelatte tomter med årsak",
+        "excluded": "Utelukkede tomter med årsak",
         "isochrones": "Gangavstand fra topptomter",
         "screening": "Skjermingssone",
         "selection": "Valgte tomter og enheter",
@@ -127,7 +127,7 @@ TEXT: dict[str, dict[str, str]] = {
 STATUS_LABELS: dict[str, dict[str, str]] = {
     "nb": {
         "ok": "Rangert",
-        "excluded": "Utelatt",
+        "excluded": "Utelukket",
         "invalid_geometry": "Ugyldig geometri",
         "empty_geometry": "Mangler geometri",
         "outside_network": "Utenfor gangnettet",

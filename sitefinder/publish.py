@@ -150,7 +150,7 @@ def data_sources(study: Study, language: str = "nb") -> list[dict[str, str]]:
         {
             "name": ("Kandidattomter" if nb else "Candidate plots") + f" ({study.plots_path.name})",
             "date": modified(study.plots_path),
-            "licence": "kommunens egne data" if nb else "the municipality's own data",
+            "licence": _plots_licence(study, nb),
         },
     ]
     measure = study.scenario.measure
@@ -178,6 +178,14 @@ def data_sources(study: Study, language: str = "nb") -> list[dict[str, str]]:
                         "date": modified(study.scenario.districts.file),
                         "licence": _district_attribution(study)})
     return sources
+
+
+def _plots_licence(study: Study, nb: bool) -> str:
+    if is_demo(study):
+        # The bundled plots are drawn for the demo (data/README.md), nobody's property list.
+        return ("illustrerende demotomter, ikke kommunens tomteliste" if nb else
+                "illustrative demo plots, not the municipality's list")
+    return "kommunens egne data" if nb else "the municipality's own data"
 
 
 def attributions(study: Study) -> list[str]:

@@ -402,7 +402,7 @@ def _write(result: ScreenResult, staging: Path, osm_path: Path, area, language: 
     written = write_cells(result.cells, staging)
     written["suitability_tif"] = write_suitability(
         result.cells, result.grid, staging / FILES["suitability_tif"])
-    written["areas_gpkg"] = write_areas(result.areas, staging)
+    written["areas_gpkg"] = write_areas(result.areas, staging, language)
     written["map"] = write_screen_map(result.cells, result.areas, staging / FILES["map"],
                                       outline=result.area, language=language)
     inputs = {"osm": osm_path, "scenario": scenario_path(result.scenario),

@@ -77,13 +77,18 @@ def write_cells(cells: gpd.GeoDataFrame, folder: Path) -> dict[str, Path]:
     return {"cells_gpkg": gpkg, "cells_parquet": parquet}
 
 
-def write_areas(areas: gpd.GeoDataFrame, folder: Path) -> Path:
-    """Write the best areas as a GeoPackage layer ``best_areas``."""
+def write_areas(areas: gpd.GeoDataFrame, folder: Path, language: str = "nb") -> Path:
+    """Write the best areas as a GeoPackage layer ``best_areas``, with a QGIS style."""
+    from sitefinder.qgis_styles import LayerStyle, single_qml, write_styles
+
     path = folder / FILES["areas_gpkg"]
     frame = areas.copy()
-    frame["rank"] = frame["rank"].astype(float)
+    frame["rank"] = frame["rank"].astype("Int64")  # a whole number, like the plots' rank
     pyogrio.write_dataframe(frame, path, layer="best_areas", driver="GPKG",
                             promote_to_multi=True)
+    name = "Beste områder" if language == "nb" else "Best areas"
+    write_styles(path, [LayerStyle("best_areas", name,
+                                   single_qml("fill", "#3b0f70", alpha=0.35), True)])
     return path
 
 

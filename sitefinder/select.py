@@ -960,7 +960,7 @@ def _reasons(
     nb = np.full(n, "", dtype=object)
     en = np.full(n, "", dtype=object)
     for i in np.flatnonzero(code == "excluded"):
-        nb[i] = "Utelatt i rangeringen" + (f": {c.excluded_nb[i]}" if c.excluded_nb[i] else "")
+        nb[i] = "Utelukket i rangeringen" + (f": {c.excluded_nb[i]}" if c.excluded_nb[i] else "")
         en[i] = "Excluded in the ranking" + (f": {c.excluded_en[i]}" if c.excluded_en[i] else "")
     nb[code == "no_geometry"] = "Tomten mangler geometri"
     en[code == "no_geometry"] = "The plot has no geometry"

@@ -228,7 +228,7 @@ def test_layer_control_lists_layers(driver, offline_map):
     for expected in (
         "Bakgrunnskart (lokal OSM)",
         "Kandidattomter (rangert)",
-        "Utelatte tomter med årsak",
+        "Utelukkede tomter med årsak",
         "Gangavstand fra topptomter",
         "Valgte tomter og enheter",
         "Bydeler",
@@ -503,7 +503,7 @@ def test_legend_lists_each_visible_layer(driver, offline_map):
     assert visible == listed
     assert {"isochrones", "noise", "screening"} <= set(listed)
     text = driver.find_element(By.CSS_SELECTOR, ".sf-legend").get_attribute("textContent")
-    for words in ("Kandidattomter (rangert)", "Utelatte tomter med årsak", "Valgte tomter",
+    for words in ("Kandidattomter (rangert)", "Utelukkede tomter med årsak", "Valgte tomter",
                   "Gul støysone", "Rød støysone", "Gangavstand fra topptomter",
                   "Gangruter fra tomtene", "Kollektivholdeplass", "Bydeler", "bus stops"):
         assert words in text

@@ -226,6 +226,12 @@ def test_outputs_are_complete_and_readable(screened):
     assert set(parquet["plot_id"]) == set(result.cells["plot_id"])
     areas = gpd.read_file(out / "screen_areas.gpkg", layer="best_areas")
     assert len(areas) == len(result.areas)
+    assert areas["rank"].dtype.kind == "i"
+    # Both GeoPackages open styled in QGIS.
+    for name in ("screen_cells.gpkg", "screen_areas.gpkg"):
+        import pyogrio
+
+        assert "layer_styles" in {layer for layer, _ in pyogrio.list_layers(out / name)}, name
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["screen"]["counts"]["buildable"] == len(result.cells)
 
