@@ -358,9 +358,10 @@ def _print_summary(result) -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Print sitefinder's own warnings as one line for people; others as Python does."""
+    from sitefinder.config import ScenarioWarning
     from sitefinder.outfolder import DamagedFileWarning
 
-    if issubclass(category, DamagedFileWarning):
+    if issubclass(category, DamagedFileWarning | ScenarioWarning):
         print(f"sitefinder: warning: {message}", file=sys.stderr)
     else:
         _python_show_warning(message, category, filename, lineno, file, line)

@@ -892,7 +892,42 @@ def _load_raw(path: Path, seen: tuple[Path, ...] = ()) -> Any:
     base = _load_raw(parent_path, chain)
     if not isinstance(base, dict):
         raise ScenarioError([f"extends: '{parent}' is not a scenario mapping"], path=path)
+    _warn_dropped_exclusions(base, data, parent, path)
     return _merge(base, data)
+
+
+class ScenarioWarning(UserWarning):
+    """A scenario that loads but probably does not say what its author meant."""
+
+
+def _warn_dropped_exclusions(base: dict, data: dict, parent: str, path: Path) -> None:
+    """Say which exclusions of the extended scenario a new ``exclusions:`` list drops.
+
+    Lists replace when a scenario extends another (only mappings merge), so adding one
+    exclusion by a plot fact silently ends the hard exclusions of the default (a house
+    on the plot, industrial land) unless they are listed again.
+    """
+    old, new = base.get("exclusions"), data.get("exclusions")
+    if not isinstance(old, list) or not isinstance(new, list):
+        return
+    dropped = [e for e in old if e not in new]
+    if not dropped or not new:  # `exclusions: []` says plainly that none shall apply
+        return
+    import warnings
+
+    def describe(e: Any) -> str:
+        if not isinstance(e, dict):
+            return repr(e)
+        test = next((f"{k} {e[k]}" for k in ("equals", "one_of", "below", "above") if k in e),
+                    "")
+        return f"{e.get('metric', '?')} {test}".strip()
+
+    warnings.warn(
+        f"{path.name}: its exclusions replace those of '{parent}', so "
+        f"{len(dropped)} no longer apply ({'; '.join(describe(e) for e in dropped)}). "
+        "List them again under exclusions: to keep them.",
+        ScenarioWarning, stacklevel=2,
+    )
 
 
 def load_scenario(path: str | Path | None = None) -> Scenario:

@@ -116,3 +116,25 @@ def test_criterion_on_a_metric_that_is_not_measured_fails_before_measuring(tmp_p
     with pytest.raises(InputError, match="dist_tranzit_m"):
         Study(DEMO_PLOTS, OSM_PBF, path, layers_dir=tmp_path / "layers", cache_dir=None)
     assert not (tmp_path / "layers").exists()  # refused before any layer was built
+
+
+def test_an_own_exclusion_list_says_which_default_exclusions_it_drops(tmp_path):
+    # Lists replace when a scenario extends another: adding one exclusion by a plot fact
+    # would silently end the default's hard exclusions (a house on the plot, industry).
+    import warnings
+
+    from sitefinder.config import ScenarioWarning, load_scenario
+
+    own = tmp_path / "facts.yaml"
+    own.write_text(
+        "extends: default\nexclusions:\n"
+        "  - {metric: owner, equals: Statsbygg, reason_nb: eid av staten, "
+        "reason_en: owned by the state}\n", encoding="utf-8")
+    with pytest.warns(ScenarioWarning, match=r"2 no longer apply.*dwelling_dist_m below 10"):
+        assert len(load_scenario(own).exclusions) == 1
+    # Listing them again, or none at all on purpose, is said plainly: no warning.
+    kept = tmp_path / "kept.yaml"
+    kept.write_text("extends: default\nexclusions: []\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_scenario(kept).exclusions == []

@@ -120,6 +120,7 @@ def test_two_or_three_units_are_best_single_houses_and_four_good():
     assert value[4] < 0.5 and value[5] < value[4]
 
 
+@pytest.mark.filterwarnings("ignore::sitefinder.config.ScenarioWarning")  # replaces on purpose
 def test_plot_facts_exclude_and_penalise(tmp_path):
     scenario_file = tmp_path / "s.yaml"
     scenario_file.write_text(

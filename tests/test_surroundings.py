@@ -147,6 +147,7 @@ def test_empty_drug_scene_layer_leaves_the_criterion_out_and_warns(tmp_path):
     assert "drug_scenes" in warning.en and "«rusmiljø»" in warning.nb
 
 
+@pytest.mark.filterwarnings("ignore::sitefinder.config.ScenarioWarning")  # replaces on purpose
 def test_scenario_judges_columns_of_the_plot_file(tmp_path):
     osm = OsmBuilder()
     osm.way([(140, -50), (140, 450)], highway="footway")
