@@ -299,7 +299,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         defaults=StudyInputs.new(BUNDLED_PLOTS, BUNDLED_OSM), command=args.command,
     )
     if args.plots is None or args.osm is None:
-        print_used_inputs(inputs, source)
+        given = tuple(k for k in ("plots", "osm", "scenario") if getattr(args, k) is not None)
+        print_used_inputs(inputs, source, given=given)
     result = run(
         plots=inputs.plots,
         osm=inputs.osm,

@@ -1054,11 +1054,22 @@ def raster_problem(path: str | Path, *, whole: bool = False) -> str | None:
     return None
 
 
-def print_used_inputs(inputs: StudyInputs, source: str, *, file=None) -> None:
-    """Tell the user which plot and OSM files a run uses when they were not given."""
+def print_used_inputs(
+    inputs: StudyInputs, source: str, *, given: tuple[str, ...] = (), file=None
+) -> None:
+    """Tell the user which plot and OSM files a run uses when they were not given.
+
+    ``given`` names the inputs the user gave (``"plots"``, ``"osm"``): those are shown as
+    the user's own, the rest as taken from ``source``.
+    """
     shown = {k: _shown_path(getattr(inputs, k)) for k in ("plots", "osm", "scenario")}
-    print(f"Using {source}: plots {shown['plots']}, OSM {shown['osm']}"
-          + (f", scenario {shown['scenario']}" if inputs.scenario else ""),
+    taken = [f"{k if k != 'osm' else 'OSM'} {shown[k]}" for k in ("plots", "osm")
+             if k not in given]
+    if inputs.scenario and "scenario" not in given:
+        taken.append(f"scenario {shown['scenario']}")
+    own = [f"{k if k != 'osm' else 'OSM'} {shown[k]}" for k in ("plots", "osm") if k in given]
+    print(f"Using {source}: {', '.join(taken)}"
+          + (f" (given: {', '.join(own)})" if own else ""),
           file=file or sys.stdout, flush=True)
 
 

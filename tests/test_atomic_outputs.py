@@ -380,3 +380,14 @@ def test_run_without_inputs_names_the_files_it_uses(work, tmp_path):
     assert f"Using the bundled demo data: plots {bundled}" in proc.stdout
     assert proc.returncode == 0, proc.stderr
     assert_complete(tmp_path / "new")
+
+
+def test_the_used_inputs_line_tells_given_files_from_defaults(capsys):
+    # "Using the bundled demo data: plots my.gpkg" would claim the user's file is the demo's.
+    from sitefinder.outfolder import StudyInputs, print_used_inputs
+
+    inputs = StudyInputs.new(Path("/data/my_plots.gpkg"), DATA / "oslo-center.osm.pbf")
+    print_used_inputs(inputs, "the bundled demo data", given=("plots",))
+    line = capsys.readouterr().out
+    assert line.startswith("Using the bundled demo data: OSM ")
+    assert "(given: plots /data/my_plots.gpkg)" in line
