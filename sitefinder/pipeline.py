@@ -52,8 +52,9 @@ class RunResult:
     study : Study
         The study, for further scoring without measuring again.
     outputs : dict of str to Path
-        ``ranked_csv``, ``ranked_gpkg``, ``map``, ``map_offline``, ``manifest`` and, when
-        asked for, ``selected_csv``, ``selected_gpkg``, ``report_html``, ``report_pdf``.
+        ``ranked_xlsx``, ``ranked_csv``, ``ranked_gpkg``, ``map``, ``map_offline``,
+        ``manifest`` and, when asked for, ``selected_xlsx``, ``selected_csv``,
+        ``selected_gpkg``, ``report_html``, ``report_pdf``.
     selection : SelectionResult or None
         The chosen set of sites, when ``units`` or ``sites`` was given.
     data_warnings : list of DataWarning
@@ -141,7 +142,9 @@ def run(
     maps : bool
         Write the interactive maps.
     offline : bool
-        Make ``map.html`` itself self-contained (no CDN, no tiles).
+        Make ``map.html`` start on the basemap drawn from the OSM extract (every map is
+        self-contained; this one asks no tile server at all) and write no
+        ``map_offline.html``.
     report : bool
         Write the printable report.
     public : bool
