@@ -19,6 +19,7 @@ from typing import Any
 
 __all__ = [
     "LANGUAGES",
+    "STATUS_LABELS",
     "check_language",
     "count_phrase",
     "fmt_date",
@@ -81,6 +82,32 @@ _NOUNS: dict[str, dict[str, tuple[str, str]]] = {
         "cell": ("cell", "cells"),
         "minute": ("minute", "minutes"),
         "page": ("page", "pages"),
+    },
+}
+
+
+#: A plot's status (docs/CONTRACT.md) in words: one table for maps, workbooks, QGIS styles
+#: and the report, so a status reads the same everywhere.
+STATUS_LABELS: dict[str, dict[str, str]] = {
+    "nb": {
+        "ok": "Rangert",
+        "excluded": "Utelukket",
+        "invalid_geometry": "Ugyldig geometri",
+        "empty_geometry": "Mangler geometri",
+        "outside_network": "Utenfor gangnettet",
+        "too_small": "For liten",
+        "too_large": "For stor",
+        "duplicate": "Duplikat",
+    },
+    "en": {
+        "ok": "Ranked",
+        "excluded": "Excluded",
+        "invalid_geometry": "Invalid geometry",
+        "empty_geometry": "Missing geometry",
+        "outside_network": "Outside the walking network",
+        "too_small": "Too small",
+        "too_large": "Too large",
+        "duplicate": "Duplicate",
     },
 }
 

@@ -11,6 +11,8 @@ Bokmål follows one spelling throughout: "vei" (not "veg"), "kafé", plural afte
 
 from __future__ import annotations
 
+from sitefinder.language import STATUS_LABELS  # one table for every output
+
 __all__ = [
     "COUNT_LABELS",
     "CRITERION_LABELS",
@@ -124,28 +126,6 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-STATUS_LABELS: dict[str, dict[str, str]] = {
-    "nb": {
-        "ok": "Rangert",
-        "excluded": "Utelukket",
-        "invalid_geometry": "Ugyldig geometri",
-        "empty_geometry": "Mangler geometri",
-        "outside_network": "Utenfor gangnettet",
-        "too_small": "For liten",
-        "too_large": "For stor",
-        "duplicate": "Dublett",
-    },
-    "en": {
-        "ok": "Ranked",
-        "excluded": "Excluded",
-        "invalid_geometry": "Invalid geometry",
-        "empty_geometry": "Missing geometry",
-        "outside_network": "Outside the walking network",
-        "too_small": "Too small",
-        "too_large": "Too large",
-        "duplicate": "Duplicate",
-    },
-}
 
 # Labels for the criteria of the default scenario and the categories of the contract;
 # unknown criteria fall back to their name with underscores as spaces.

@@ -325,7 +325,7 @@ def style_ranked(
     """
     # Imported here: sitefinder.spreadsheets builds on sitefinder.outputs, which uses this
     # module to style ranked.gpkg.
-    from sitefinder.spreadsheets import STATUS_LABELS
+    from sitefinder.language import STATUS_LABELS
 
     t = _TEXT[check_language(language)]
     kinds = _layer_kinds(path)

@@ -36,7 +36,10 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from sitefinder.config import Scenario, default_scenario
-from sitefinder.language import check_language
+from sitefinder.language import (
+    STATUS_LABELS,  # one table for every output
+    check_language,
+)
 from sitefinder.outfolder import atomic_write
 from sitefinder.outputs import FORMULA_STARTS, ranked_table
 from sitefinder.progress import progress
@@ -50,20 +53,6 @@ __all__ = [
 ]
 
 #: Plot statuses (docs/CONTRACT.md) in words, per language.
-STATUS_LABELS: dict[str, dict[str, str]] = {
-    "nb": {
-        "ok": "Rangert", "excluded": "Utelukket", "too_small": "For liten",
-        "too_large": "For stor", "duplicate": "Duplikat",
-        "invalid_geometry": "Ugyldig geometri", "empty_geometry": "Mangler geometri",
-        "outside_network": "Utenfor gangnettet",
-    },
-    "en": {
-        "ok": "Ranked", "excluded": "Excluded", "too_small": "Too small",
-        "too_large": "Too large", "duplicate": "Duplicate",
-        "invalid_geometry": "Invalid geometry", "empty_geometry": "No geometry",
-        "outside_network": "Outside the walking network",
-    },
-}
 
 # Coded text values other than the status, in words.
 _VALUE_LABELS: dict[str, dict[str, dict[str, str]]] = {
