@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import pandas as pd
 
-from sitefinder.api import Study, column_map
+from sitefinder.api import Study
 from sitefinder.config import Scenario
 from sitefinder.errors import InputError
 from sitefinder.sensitivity import (
@@ -159,6 +159,8 @@ def explore_comparison(
     layer = comparison_layer(study, comparison)
     change = f"rank_change__{scenario}"
     tooltip = ["plot_id", f"rank__{names[0]}", f"rank__{scenario}", change]
+    from sitefinder.maps import column_map  # folium only when a map is drawn
+
     return column_map(layer, change, tooltip, colours=RANK_CHANGE, centre=0.0, **kwargs)
 
 

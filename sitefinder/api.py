@@ -570,7 +570,7 @@ class Study:
         InputError
             A column the ranked table does not have.
         """
-        from sitefinder.maps import build_map
+        from sitefinder.maps import build_map, column_map
 
         scenario = self.scenario if scenario is None else as_scenario(scenario)
         ranked = self.score(scenario)
@@ -667,81 +667,6 @@ class Study:
         nodes, legs = access.primary(self.network)
         speed = settings.walk_speed_kmh * 1000 / 60
         return isochrones(self.network, nodes, legs, rows["plot_id"].tolist(), minutes, speed)
-
-
-#: Low → high: viridis stops (colour-blind safe, readable on a light basemap).
-SEQUENTIAL = ("#440154", "#31688e", "#35b779", "#fde725")
-
-
-def column_map(
-    frame: gpd.GeoDataFrame,
-    column: str,
-    tooltip: list[str] | None = None,
-    colours: tuple[str, ...] = SEQUENTIAL,
-    centre: float | None = None,
-    **kwargs,
-) -> folium.Map:
-    """A quick web map of plots coloured by one numeric column (grey where it is empty).
-
-    Parameters
-    ----------
-    frame : GeoDataFrame
-        Plots in any CRS.
-    column : str
-        Numeric column to colour by.
-    tooltip : list of str, optional
-        Columns shown on hover (default ``plot_id`` and ``column``).
-    colours : tuple of str
-        Colour stops from the lowest to the highest value.
-    centre : float, optional
-        Value at the middle colour (a diverging scale symmetric around it, e.g. 0 for
-        rank changes).
-    **kwargs
-        Passed to ``folium.Map`` (e.g. ``tiles=None``).
-
-    Returns
-    -------
-    folium.Map
-
-    Raises
-    ------
-    InputError
-        A column that is missing or holds no numbers.
-    """
-    import folium
-    from branca.colormap import LinearColormap
-
-    values = pd.to_numeric(frame[column], errors="coerce") if column in frame else None
-    if values is None or values.notna().sum() == 0:
-        raise InputError(
-            f"there is no numeric column '{column}' to colour the plots by",
-            where="map of the plots",
-            hint="Colour by a numeric column such as 'score' or 'time_transit_min'",
-        )
-    tooltip = [c for c in (tooltip or ["plot_id", column]) if c in frame.columns]
-    shown = frame[[c for c in tooltip if c != column]].assign(**{column: values})
-    shown = gpd.GeoDataFrame(shown, geometry=frame.geometry).to_crs(4326)
-    for c in tooltip:  # text on hover, "–" where empty (and JSON-safe)
-        if c != column:
-            shown[c] = shown[c].astype("string").fillna("–")
-    low, high = float(values.min()), float(values.max())
-    if centre is not None:
-        reach = max(abs(low - centre), abs(high - centre), 1e-9)
-        low, high = centre - reach, centre + reach
-    scale = LinearColormap(list(colours), vmin=low, vmax=high, caption=column)
-    west, south, east, north = shown.total_bounds
-    m = folium.Map(**{"location": [(south + north) / 2, (west + east) / 2], **kwargs})
-    m.fit_bounds([[south, west], [north, east]])
-
-    def style(feature: dict) -> dict:
-        v = feature["properties"][column]
-        fill = "#bbbbbb" if v is None else scale(v)
-        return {"color": "#333333", "weight": 1, "fillColor": fill, "fillOpacity": 0.8}
-
-    folium.GeoJson(shown, style_function=style,
-                   tooltip=folium.GeoJsonTooltip(tooltip)).add_to(m)
-    scale.add_to(m)
-    return m
 
 
 @lru_cache(maxsize=8)

@@ -113,12 +113,13 @@ def write_overview_map(summary: gpd.GeoDataFrame, path: Path, language: str = "n
     import folium
     from folium.utilities import JsCode
 
+    from sitefinder.map_elements import inline_leaflet
     from sitefinder.outfolder import atomic_write_text
 
     frame = summary.to_crs(4326)
     minx, miny, maxx, maxy = frame.total_bounds
     fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
-    _own_leaflet(fmap)
+    inline_leaflet(fmap)
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     features = gpd.GeoDataFrame(
         {"fill": [_colour(v) for v in frame["best_score"]],
@@ -139,18 +140,6 @@ def write_overview_map(summary: gpd.GeoDataFrame, path: Path, language: str = "n
     ).add_to(fmap)
     fmap.get_root().html.add_child(folium.Element(_legend(language)))
     return atomic_write_text(path, fmap.get_root().render())
-
-
-def _own_leaflet(fmap) -> None:
-    """Inline sitefinder's bundled Leaflet: the areas show without a network (not the tiles)."""
-    import folium
-
-    assets = Path(__file__).resolve().parent / "assets" / "leaflet"
-    fmap.default_js, fmap.default_css = [], []  # folium's CDN links
-    css = (assets / "leaflet.css").read_text(encoding="utf-8")
-    js = (assets / "leaflet.js").read_text(encoding="utf-8").replace("</script", "<\\/script")
-    fmap.get_root().header.add_child(
-        folium.Element(f"<style>{css}</style><script>{js}</script>"))
 
 
 #: Score classes of the overview map, best darkest (the ranked-map colours' spirit).

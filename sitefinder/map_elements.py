@@ -283,6 +283,19 @@ def _script(js: str) -> str:
     return "<script>" + re.sub(r"</(script)", r"<\\/\1", js, flags=re.IGNORECASE) + "</script>"
 
 
+def inline_leaflet(m: folium.Map) -> None:
+    """Embed only Leaflet itself (script and styles, images as data URIs) in a plain map.
+
+    For the simple maps (screening, batch overview) that use none of sitefinder's
+    controls: they open without any CDN; only background tiles need the network.
+    """
+    m.default_js, m.default_css = [], []  # folium's CDN links (Leaflet, jQuery, Bootstrap)
+    header = m.get_root().header
+    header.add_child(Raw(_script(_asset_text("leaflet/leaflet.js"))), name="leaflet")
+    header.add_child(Raw(f"<style>{_inline_css('leaflet/leaflet.css')}</style>"),
+                     name="leaflet_css")
+
+
 def install_assets(m: folium.Map, controls: Sequence[MacroElement]) -> None:
     """Embed Leaflet, the plugins and sitefinder's own script and styles in the page.
 

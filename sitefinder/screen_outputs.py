@@ -115,13 +115,14 @@ def write_screen_map(
     import shapely
 
     from sitefinder.language import fmt_number
+    from sitefinder.map_elements import inline_leaflet
 
     words = _MAP_WORDS[language]
     ok = cells[cells["status"] == "ok"]
     shown_area = gpd.GeoSeries([outline], crs=cells.crs) if outline is not None else cells
     bounds = shown_area.to_crs(4326).total_bounds
     m = folium.Map(tiles="OpenStreetMap", control_scale=True)
-    _inline_leaflet(m)
+    inline_leaflet(m)
     m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     if outline is not None:
         folium.GeoJson(
@@ -156,20 +157,6 @@ def write_screen_map(
     m.get_root().html.add_child(folium.Element(_legend(words)))
     m.save(str(path))
     return Path(path)
-
-
-def _inline_leaflet(m) -> None:
-    """Leaflet from sitefinder's own copy, inlined: the map opens without any CDN.
-
-    Without a network only the background tiles are missing; cells and areas are drawn.
-    """
-    import folium
-
-    assets = Path(__file__).resolve().parent / "assets" / "leaflet"
-    m.default_js, m.default_css = [], []  # folium's CDN links (Leaflet, jQuery, Bootstrap)
-    css = (assets / "leaflet.css").read_text(encoding="utf-8")
-    js = (assets / "leaflet.js").read_text(encoding="utf-8").replace("</script", "<\\/script")
-    m.get_root().header.add_child(folium.Element(f"<style>{css}</style><script>{js}</script>"))
 
 
 _MAP_WORDS = {
