@@ -583,38 +583,12 @@ class Study:
             )
         if column != "score":
             return column_map(ranked, column, ["plot_id", "rank", "status", column], **kwargs)
-        options = {**self._map_inputs(ranked, scenario, kwargs.get("top_n", 10)), **kwargs}
-        return build_map(ranked, **options)
+        from sitefinder.map_inputs import map_inputs
 
-    def _map_inputs(self, ranked: gpd.GeoDataFrame, scenario: Scenario, top_n: int) -> dict:
-        """What the map shows besides the plots: layers, isochrones, routes and basemap."""
-        from sitefinder.maps import OSM_ATTRIBUTION, basemap_from_osm
-        from sitefinder.report import ROUTE_CATEGORIES
-        from sitefinder.routes import walking_routes
-
-        nb = scenario.language == "nb"
-        layers = {}
-        for name, frame in self.layers.frames.items():
-            spec = self.scenario.layers[name]
-            label = spec.label_nb if nb else spec.label_en
-            layers[label[:1].upper() + label[1:]] = frame
-        existing = self.existing_sites()
-        if existing is not None:
-            layers["existing_sites"] = existing  # sensitive: left out when public=True
-        districts = self.districts()
-        if districts is not None:
-            name = self.scenario.districts.name_column
-            districts = gpd.GeoDataFrame({"name": districts[name].astype(str)},
-                                         geometry=districts.geometry)
-        top = ranked.loc[ranked["status"] == "ok", "plot_id"].head(top_n).tolist()
-        # The local basemap is the map's fallback when tiles cannot be fetched.
-        bounds = ranked.to_crs(4326).total_bounds + np.array([-0.005, -0.003, 0.005, 0.003])
-        return dict(
-            layers=layers, sensitive=("existing_sites",), isochrones=self.isochrones(top),
-            routes=walking_routes(self, top, categories=ROUTE_CATEGORIES),
-            districts=districts, language=scenario.language, attribution=[OSM_ATTRIBUTION],
-            scenario=scenario, basemap=basemap_from_osm(self.osm, bbox=tuple(bounds)),
-        )
+        top = ranked.loc[ranked["status"] == "ok", "plot_id"].head(kwargs.get("top_n", 10))
+        options = map_inputs(self, ranked, scenario, top.tolist(),
+                             public=kwargs.get("public", False))
+        return build_map(ranked, **{**options, **kwargs})
 
     def isochrones(
         self, plot_ids: list[str], minutes: tuple[float, ...] = (5.0, 10.0, 15.0)

@@ -57,12 +57,11 @@ from sitefinder.maps import (
     resolve_criteria,
 )
 from sitefinder.outfolder import atomic_write, atomic_write_text
+from sitefinder.routes import ROUTE_CATEGORIES  # the destinations a site page shows
 
 __all__ = ["write_report", "report_text", "ROUTE_CATEGORIES"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
-#: The destinations whose walking routes a site page shows, in this order.
-ROUTE_CATEGORIES: tuple[str, ...] = ("transit", "grocery", "pharmacy", "health")
 #: Draws of the weights for the sensitivity chart; seeded so a report is reproducible.
 SENSITIVITY_DRAWS = 1000
 _SENSITIVITY_SEED = 1
