@@ -1,7 +1,10 @@
 """Read OpenStreetMap extracts (``.osm.pbf``, ``.osm``, ``.osm.bz2``) fully offline.
 
 The reader uses pyosmium and keeps only what the thematic layers and the walking
-network need. It copes with plain bounding-box cuts, which is what users download:
+network need; objects without a kept key are dropped inside pyosmium, before Python sees
+them (reading the bundled Oslo extract: 3.9 s before, 2.0 s with that).
+
+It copes with plain bounding-box cuts, which is what users download:
 such files have ways whose node references point outside the file. Those ways are
 cut into runs of located nodes (a run of fewer than two nodes is dropped). A closed way
 that is an area (a park, a building, residential land use) and lost some nodes at the
@@ -23,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -94,9 +98,13 @@ class OsmData:
     sha256 : str
         Checksum of the file, used to key caches and in the run manifest.
     stats : dict
-        Counts of what was read and what had to be cut or dropped.
+        Counts of what was kept and what had to be cut or dropped: ``ways`` (ways with a
+        kept key), ``ways_cut``, ``ways_dropped``, ``areas_clipped``,
+        ``multipolygons_dropped``, ``points``, ``lines``, ``areas``. Untagged nodes and
+        ways never reach Python, so they are not counted.
     newest : str
-        Date (ISO) of the most recently edited way: how current the extract is.
+        Date (ISO) of the most recently edited way with a kept key: how current the
+        extract is.
     """
 
     points: gpd.GeoDataFrame
@@ -136,12 +144,17 @@ def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     return h.hexdigest()
 
 
-def _tag_record(tags) -> dict[str, str | None]:
-    return {k: tags.get(k) for k in KEPT_KEYS}
+_KEPT = frozenset(KEPT_KEYS)
+# Objects with none of these keys are dropped in C++ before Python sees them (a name
+# alone does not make a feature).
+_FILTER_KEYS = tuple(k for k in KEPT_KEYS if k != "name")
+# OSM's fixed-point coordinates: degrees times this (libosmium's coordinate precision).
+_PRECISION = 1e7
 
 
-def _has_kept_tag(tags) -> bool:
-    return any(k in tags for k in KEPT_KEYS if k != "name")
+def _tag_record(tags) -> dict[str, str]:
+    """The kept tags of an object (a sparse record: absent keys are left out)."""
+    return {tag.k: tag.v for tag in tags if tag.k in _KEPT}
 
 
 def _located_runs(nodes) -> list[tuple[list[int], list[tuple[float, float]]]]:
@@ -163,21 +176,6 @@ def _located_runs(nodes) -> list[tuple[list[int], list[tuple[float, float]]]]:
     return runs
 
 
-def _area_polygon(area) -> shapely.MultiPolygon | None:
-    polygons = []
-    for outer in area.outer_rings():
-        shell = [(n.lon, n.lat) for n in outer]
-        holes = [[(n.lon, n.lat) for n in inner] for inner in area.inner_rings(outer)]
-        if len(shell) >= 4:
-            polygons.append(shapely.Polygon(shell, holes))
-    if not polygons:
-        return None
-    geom = shapely.MultiPolygon(polygons) if len(polygons) > 1 else polygons[0]
-    if not geom.is_valid:
-        geom = shapely.make_valid(geom)
-    return geom
-
-
 def _clipped_area(nodes) -> shapely.Geometry | None:
     """Polygon of a closed way from its located nodes only (cut at the extract's edge).
 
@@ -195,13 +193,132 @@ def _clipped_area(nodes) -> shapely.Geometry | None:
     return polygons[0] if len(polygons) == 1 else shapely.MultiPolygon(polygons)
 
 
-def _is_area_way(tags) -> bool:
+def _is_area_way(tags: dict[str, str]) -> bool:
     """A closed way is an area unless it is a linear feature (streets, rail, rivers)."""
     if tags.get("area") == "no":
         return False
     if any(k in tags for k in _LINEAR_KEYS):
         return tags.get("area") == "yes"
-    return _has_kept_tag(tags)
+    return any(k in tags for k in _FILTER_KEYS)
+
+
+@dataclass
+class _Collected:
+    """What the pass over the file keeps, as plain lists (frames are built at the end)."""
+
+    point_ids: list[int] = field(default_factory=list)
+    point_xy: list[tuple[float, float]] = field(default_factory=list)
+    point_tags: list[dict] = field(default_factory=list)
+    line_ids: list[int] = field(default_factory=list)
+    line_nodes: list[tuple[int, ...]] = field(default_factory=list)
+    line_coords: list[list[tuple[float, float]]] = field(default_factory=list)
+    line_tags: list[dict] = field(default_factory=list)
+    area_types: list[str] = field(default_factory=list)
+    area_ids: list[int] = field(default_factory=list)
+    area_geoms: list = field(default_factory=list)  # hex WKB or shapely geometries
+    area_tags: list[dict] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=lambda: {
+        "ways": 0, "ways_cut": 0, "ways_dropped": 0, "areas_clipped": 0,
+        "multipolygons": 0, "multipolygons_assembled": 0,
+    })
+    newest: str = ""
+
+
+def _collect(path: Path) -> _Collected:
+    """One pass over the file: tagged nodes, linear ways, areas, and the edge statistics.
+
+    Work per object is kept in C++ where pyosmium allows it: objects without a kept key
+    never reach Python, node tags and coordinates come from pyosmium's GeoJSON filter, and
+    area geometries are WKB made by osmium (turned into shapely in one call at the end).
+    """
+    import osmium
+    import osmium.geom
+
+    nodes_as_features = osmium.filter.GeoInterfaceFilter(tags=list(KEPT_KEYS))
+    nodes_as_features.enable_for(osmium.osm.NODE)
+    processor = (
+        osmium.FileProcessor(str(path)).with_locations().with_areas()
+        .with_filter(osmium.filter.KeyFilter(*_FILTER_KEYS))
+        .with_filter(nodes_as_features)
+    )
+    wkb = osmium.geom.WKBFactory()
+    out = _Collected()
+    stats = out.stats
+    for obj in processor:
+        if obj.is_node():
+            feature = obj.__geo_interface__
+            out.point_ids.append(obj.id)
+            out.point_xy.append(feature["geometry"]["coordinates"])
+            out.point_tags.append(feature["properties"])
+        elif obj.is_way():
+            _collect_way(obj, out, wkb)
+        elif obj.is_relation():
+            if obj.tags.get("type") in ("multipolygon", "boundary"):
+                stats["multipolygons"] += 1
+        elif obj.is_area():
+            tags = _tag_record(obj.tags)
+            # Closed highways are lines unless explicitly areas (pedestrian squares).
+            if obj.from_way() and "highway" in tags and tags.get("area") != "yes":
+                continue
+            try:
+                geom = wkb.create_multipolygon(obj)
+            except (RuntimeError, osmium.InvalidLocationError):
+                continue  # a ring osmium cannot build: nothing usable to keep
+            if not obj.from_way():
+                stats["multipolygons_assembled"] += 1
+            out.area_types.append("way" if obj.from_way() else "relation")
+            out.area_ids.append(obj.orig_id())
+            out.area_geoms.append(geom)
+            out.area_tags.append(tags)
+    return out
+
+
+def _collect_way(way, out: _Collected, wkb) -> None:
+    """Keep a way's clipped area (when cut at the edge) and its located runs (when linear)."""
+    import osmium
+
+    stats = out.stats
+    stats["ways"] += 1
+    if way.timestamp is not None and way.timestamp.year > 1970:
+        out.newest = max(out.newest, way.timestamp.date().isoformat())
+    tags = _tag_record(way.tags)
+    nodes = way.nodes
+    linear = any(k in tags for k in _LINEAR_KEYS)
+    closed = len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref
+    if closed and _is_area_way(tags):
+        try:
+            wkb.create_linestring(nodes, use_nodes=osmium.geom.ALL)
+            located = True
+        except osmium.InvalidLocationError:
+            located = False
+        if not located:
+            # The area assembler skips rings with missing nodes: keep the part
+            # inside the extract instead of losing the park or building.
+            geom = _clipped_area(nodes)
+            if geom is not None:
+                stats["areas_clipped"] += 1
+                out.area_types.append("way")
+                out.area_ids.append(way.id)
+                out.area_geoms.append(geom)
+                out.area_tags.append(tags)
+    if not linear:
+        return
+    refs = [(n.ref, n.x, n.y) for n in nodes]
+    if all(n[1] != _UNDEFINED for n in refs):
+        runs = [(tuple(r[0] for r in refs),
+                 [(x / _PRECISION, y / _PRECISION) for _, x, y in refs])] if len(refs) >= 2 else []
+    else:
+        runs = [(tuple(ids), coords) for ids, coords in _located_runs(nodes)]
+    if not runs:
+        stats["ways_dropped"] += 1
+        return
+    if len(runs) > 1 or len(runs[0][0]) != len(nodes):
+        stats["ways_cut"] += 1
+    for ids, coords in runs:
+        out.line_ids.append(way.id)
+        out.line_nodes.append(ids)
+        out.line_coords.append(coords)
+        out.line_tags.append(tags)
 
 
 def read_osm(path: str | Path) -> OsmData:
@@ -221,10 +338,8 @@ def read_osm(path: str | Path) -> OsmData:
     ------
     InputError
         When the file is missing, has an unknown suffix, cannot be parsed or holds no
-        ways at all.
+        ways with a kept tag at all.
     """
-    import osmium  # imported here so that `import sitefinder` stays light
-
     path = Path(path)
     if not path.exists():
         raise InputError(
@@ -240,80 +355,8 @@ def read_osm(path: str | Path) -> OsmData:
             path=path,
             hint="Use an .osm.pbf file, or OSM XML (.osm, .osm.bz2, .osm.gz)",
         )
-
-    points: list[dict] = []
-    lines: list[dict] = []
-    areas: list[dict] = []
-    stats = {
-        "nodes": 0, "ways": 0, "relations": 0, "ways_cut": 0, "ways_dropped": 0,
-        "areas_clipped": 0, "multipolygons": 0, "multipolygons_assembled": 0,
-    }
-    newest = ""
     try:
-        processor = osmium.FileProcessor(str(path)).with_locations().with_areas()
-        for obj in processor:
-            if obj.is_node():
-                stats["nodes"] += 1
-                if len(obj.tags) and _has_kept_tag(obj.tags):
-                    rec = _tag_record(obj.tags)
-                    rec.update(osm_type="node", osm_id=obj.id)
-                    loc = obj.location
-                    rec["geometry"] = shapely.Point(loc.lon, loc.lat)
-                    points.append(rec)
-            elif obj.is_way():
-                stats["ways"] += 1
-                if obj.timestamp is not None and obj.timestamp.year > 1970:
-                    newest = max(newest, obj.timestamp.date().isoformat())
-                tags = obj.tags
-                nodes = obj.nodes
-                closed = len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref
-                if closed and _is_area_way(tags) and not all(n.location.valid() for n in nodes):
-                    # The area assembler skips rings with missing nodes: keep the part
-                    # inside the extract instead of losing the park or building.
-                    geom = _clipped_area(nodes)
-                    if geom is not None:
-                        stats["areas_clipped"] += 1
-                        rec = _tag_record(tags)
-                        rec.update(osm_type="way", osm_id=obj.id, geometry=geom)
-                        areas.append(rec)
-                if not any(k in tags for k in _LINEAR_KEYS):
-                    continue
-                runs = _located_runs(nodes)
-                if not runs:
-                    stats["ways_dropped"] += 1
-                    continue
-                if len(runs) > 1 or len(runs[0][0]) != len(obj.nodes):
-                    stats["ways_cut"] += 1
-                base = _tag_record(tags)
-                for ids, coords in runs:
-                    rec = dict(base, osm_type="way", osm_id=obj.id, node_ids=tuple(ids))
-                    rec["geometry"] = shapely.LineString(coords)
-                    lines.append(rec)
-            elif obj.is_relation():
-                stats["relations"] += 1
-                if obj.tags.get("type") in ("multipolygon", "boundary") and _has_kept_tag(
-                    obj.tags
-                ):
-                    stats["multipolygons"] += 1
-            elif obj.is_area():
-                tags = obj.tags
-                if not _has_kept_tag(tags):
-                    continue
-                # Closed highways are lines unless explicitly areas (pedestrian squares).
-                if obj.from_way() and "highway" in tags and tags.get("area") != "yes":
-                    continue
-                geom = _area_polygon(obj)
-                if geom is None or geom.is_empty:
-                    continue
-                if not obj.from_way():
-                    stats["multipolygons_assembled"] += 1
-                rec = _tag_record(tags)
-                rec.update(
-                    osm_type="way" if obj.from_way() else "relation",
-                    osm_id=obj.orig_id(),
-                    geometry=geom,
-                )
-                areas.append(rec)
+        found = _collect(path)
     except RuntimeError as exc:  # osmium reports parse errors as RuntimeError
         if "out of order" in str(exc):
             raise InputError(
@@ -329,36 +372,84 @@ def read_osm(path: str | Path) -> OsmData:
             "it was truncated)",
         ) from exc
 
+    stats = found.stats
     if stats["ways"] == 0:
         raise InputError(
             "the OpenStreetMap file holds no ways (no streets, paths or buildings)",
             path=path,
             hint="Use an extract that covers the area of the candidate plots",
         )
-
-    columns = ["osm_type", "osm_id", *KEPT_KEYS]
     stats["multipolygons_dropped"] = max(
         0, stats.pop("multipolygons") - stats.pop("multipolygons_assembled")
     )
+    points = _frame(
+        found.point_tags, "node", found.point_ids,
+        shapely.points(np.asarray(found.point_xy, dtype=float).reshape(-1, 2)),
+    )
+    lines = _frame(found.line_tags, "way", found.line_ids, _linestrings(found.line_coords))
+    lines.insert(len(lines.columns) - 1, "node_ids", found.line_nodes)
+    areas = _frame(found.area_tags, found.area_types, found.area_ids,
+                   _area_geometries(found.area_geoms))
+    keep = ~areas.geometry.is_empty
+    areas = areas.loc[keep].reset_index(drop=True) if not keep.all() else areas
     stats.update(points=len(points), lines=len(lines), areas=len(areas))
     return OsmData(
-        points=_frame(points, columns),
-        lines=_frame(lines, [*columns, "node_ids"]),
-        areas=_frame(areas, columns),
-        path=path,
-        sha256=file_sha256(path),
-        stats=stats,
-        newest=newest,
+        points=points, lines=lines, areas=areas, path=path, sha256=file_sha256(path),
+        stats=stats, newest=found.newest,
     )
 
 
-def _frame(records: list[dict], columns: list[str]) -> gpd.GeoDataFrame:
-    if not records:
-        return gpd.GeoDataFrame(
-            {c: pd.Series(dtype=object) for c in columns}, geometry=[], crs="EPSG:4326"
-        )
-    frame = gpd.GeoDataFrame(records, geometry="geometry", crs="EPSG:4326")
-    return frame[[*columns, "geometry"]]
+# libosmium's x/y of a node whose location is not in the file.
+_UNDEFINED = 2147483647
+
+
+def _linestrings(coords: list[list[tuple[float, float]]]) -> np.ndarray:
+    """LineStrings from lists of vertices, in one vectorised call."""
+    if not coords:
+        return np.empty(0, dtype=object)
+    sizes = np.fromiter((len(c) for c in coords), dtype=np.int64, count=len(coords))
+    xy = np.fromiter((v for c in coords for xy in c for v in xy), dtype=float,
+                     count=2 * int(sizes.sum())).reshape(-1, 2)
+    return shapely.linestrings(xy, indices=np.repeat(np.arange(len(coords)), sizes))
+
+
+def _area_geometries(geoms: list) -> np.ndarray:
+    """Shapely areas from osmium's WKB (and clipped polygons already in shapely).
+
+    One polygon stays a Polygon; an invalid ring (a bow-tie drawn by a mapper) is
+    repaired with ``make_valid``.
+    """
+    out = np.empty(len(geoms), dtype=object)
+    is_wkb = np.fromiter((isinstance(g, str) for g in geoms), dtype=bool, count=len(geoms))
+    if is_wkb.any():
+        parsed = shapely.from_wkb(np.array([g for g in geoms if isinstance(g, str)],
+                                           dtype=object))
+        single = shapely.get_num_geometries(parsed) == 1
+        parsed[single] = shapely.get_geometry(parsed[single], 0)
+        invalid = ~shapely.is_valid(parsed)
+        if invalid.any():
+            parsed[invalid] = shapely.make_valid(parsed[invalid])
+        out[is_wkb] = parsed
+    for i in np.flatnonzero(~is_wkb):
+        out[i] = geoms[i]
+    return out
+
+
+def _frame(tags: list[dict], osm_type, ids: list[int], geometry) -> gpd.GeoDataFrame:
+    """A frame with ``osm_type``, ``osm_id``, one column per kept key (None where absent)."""
+    values: dict[str, list] = {key: [None] * len(tags) for key in KEPT_KEYS}
+    for row, record in enumerate(tags):  # sparse: touches only the tags present
+        for key, value in record.items():
+            values[key][row] = value
+    # Inferred like a frame made from records: text columns, or object when all absent.
+    columns = {key: pd.Series(values[key]) for key in KEPT_KEYS}
+    frame = pd.DataFrame({
+        "osm_type": pd.Series(osm_type if not isinstance(osm_type, str)
+                              else [osm_type] * len(ids), dtype=object),
+        "osm_id": pd.Series(ids, dtype=np.int64),
+        **columns,
+    })
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geometry, crs="EPSG:4326"))
 
 
 #: Public Overpass endpoint used when osmnx is not installed to say otherwise.

@@ -493,11 +493,12 @@ def _mark_duplicates(frame: gpd.GeoDataFrame) -> None:
     ok = np.flatnonzero(frame["status"].to_numpy() == STATUS_OK)
     if len(ok) < 2:
         return
-    keys = pd.Series(shapely.to_wkb(shapely.normalize(frame.geometry.to_numpy()[ok])), index=ok)
-    first = keys.groupby(keys).transform(lambda g: g.index[0])
-    for i, j in zip(ok, first.to_numpy(), strict=True):
-        if i == j:
-            continue
+    keys = shapely.to_wkb(shapely.normalize(frame.geometry.to_numpy()[ok]))
+    # Position (in ``ok``) of the first plot with each geometry, in one hash pass.
+    position = np.arange(len(ok))
+    first = pd.Series(position).groupby(keys, sort=False).transform("first").to_numpy()
+    later = first != position
+    for i, j in zip(ok[later], ok[first[later]], strict=True):
         other, row = frame["plot_id"].iat[j], frame["source_row"].iat[j]
         frame.loc[frame.index[i], ["status", "status_reason_nb", "status_reason_en"]] = [
             STATUS_DUPLICATE,
