@@ -213,7 +213,7 @@ class Study:
         key = self._cache_key() if self.cache_dir is not None else None
         if key is None:
             return None
-        code = _code_digest("sitefinder.network", "sitefinder.layers")
+        code = _code_digest("sitefinder.network", "sitefinder.network_counts", "sitefinder.layers")
         return self.cache_dir / f"{what}-{key}-{code[:12]}.pkl"
 
     def _load_context(self) -> bool:

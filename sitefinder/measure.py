@@ -14,13 +14,8 @@ import shapely
 
 from sitefinder.config import ExposureSettings, Scenario, nearest_layers, network_categories
 from sitefinder.layers import LayerSet
-from sitefinder.network import (
-    WalkNetwork,
-    access_points,
-    count_within,
-    distance_field,
-    plot_access,
-)
+from sitefinder.network import WalkNetwork, access_points, distance_field, plot_access
+from sitefinder.network_counts import count_within
 from sitefinder.progress import progress
 from sitefinder.sources.gtfs import stop_frequencies
 from sitefinder.sources.plots import STATUS_OK
