@@ -96,17 +96,19 @@ MUTANTS: tuple[Mutant, ...] = (
            "a trunk road with foot=yes is not walked on"),
     # --- measure.buffer_metrics: straight-line metrics of the surroundings
     Mutant("measure", "dwelling-residential-swapped", "sitefinder/measure.py",
-           "nearest_distance(geoms, layers[layer].geometry.to_numpy(), usable)",
-           "nearest_distance(geoms, layers[{'dwellings': 'residential_areas', "
-           "'residential_areas': 'dwellings'}.get(layer, layer)].geometry.to_numpy(), usable)",
+           "dwellings.nearest if layer == \"dwellings\" else proximity(\n"
+           "            geoms, layers[layer]",
+           "proximity(\n            geoms, layers[{'dwellings': 'residential_areas', "
+           "'residential_areas': 'dwellings'}.get(layer, layer)]",
            "nearest dwelling and nearest residential area measured from each other's layer"),
     Mutant("measure", "inside-industrial-0.99", "sitefinder/measure.py",
            "share_inside(geoms, industrial, usable) >= 0.5",
            "share_inside(geoms, industrial, usable) >= 0.99",
            "inside_industrial needs 99 % of the plot in industrial land, not half"),
     Mutant("measure", "dwelling-count-radius-halved", "sitefinder/measure.py",
-           "count_near(geoms, dwellings, radius, usable)",
-           "count_near(geoms, dwellings, radius / 2, usable)",
+           'out[f"dwellings_within_{radius}m"] = dwellings.counts[radius]',
+           'out[f"dwellings_within_{radius}m"] = proximity(geoms, layers["dwellings"]'
+           ".geometry.to_numpy(), usable, (radius / 2,), nearest=False).counts[radius / 2]",
            "dwellings counted within half the radius"),
     Mutant("measure", "nightlife-not-weighted", "sitefinder/measure.py",
            "settings.nightlife_weight, 1.0", "1.0, 1.0",

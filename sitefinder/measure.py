@@ -17,6 +17,7 @@ from sitefinder.layers import LayerSet
 from sitefinder.network import WalkNetwork, access_points, distance_field, plot_access
 from sitefinder.network_counts import count_within
 from sitefinder.progress import progress
+from sitefinder.proximity import PlotSet, proximity
 from sitefinder.sources.gtfs import stop_frequencies
 from sitefinder.sources.plots import STATUS_OK
 
@@ -116,15 +117,22 @@ def buffer_metrics(
     usable = (plots["status"] == STATUS_OK).to_numpy()
     geoms = plots.geometry.to_numpy()
     out = pd.DataFrame(index=plots.index)
+    shared = PlotSet(geoms)  # bounds and trees of the plots, for every layer
+    # One pass over the dwellings answers the nearest one and both counts.
+    dwellings = proximity(
+        geoms, layers["dwellings"].geometry.to_numpy(), usable, DWELLING_COUNT_RADII_M,
+        plots=shared,
+    )
     for layer, column in nearest_layers(layers.frames).items():
-        out[column] = nearest_distance(geoms, layers[layer].geometry.to_numpy(), usable)
-    dwellings = layers["dwellings"].geometry.to_numpy()
+        out[column] = dwellings.nearest if layer == "dwellings" else proximity(
+            geoms, layers[layer].geometry.to_numpy(), usable, plots=shared
+        ).nearest
     for radius in DWELLING_COUNT_RADII_M:
-        out[f"dwellings_within_{radius}m"] = count_near(geoms, dwellings, radius, usable)
+        out[f"dwellings_within_{radius}m"] = dwellings.counts[radius]
     industrial = layers["industrial"].geometry.to_numpy()
     out["inside_industrial"] = share_inside(geoms, industrial, usable) >= 0.5
     if exposure is not None:
-        out = out.join(exposure_metrics(plots, layers, exposure))
+        out = out.join(exposure_metrics(plots, layers, exposure, shared))
     return out
 
 
@@ -146,21 +154,17 @@ def count_near(
     >>> count_near(plots, houses, 25, np.array([True]))
     array([2.])
     """
-    result = np.where(usable, 0.0, np.nan)
-    if len(others) == 0 or not usable.any():
-        return result
-    tree = shapely.STRtree(others)
-    idx = np.flatnonzero(usable)
-    left, right = tree.query(geoms[idx], predicate="dwithin", distance=radius)
-    w = np.ones(len(right)) if weights is None else np.asarray(weights, dtype=float)[right]
-    np.add.at(result, idx[left], w)
-    return result
+    return proximity(geoms, others, usable, (radius,), weights, nearest=False).counts[radius]
 
 
 def exposure_metrics(
-    plots: gpd.GeoDataFrame, layers: LayerSet, settings: ExposureSettings
+    plots: gpd.GeoDataFrame, layers: LayerSet, settings: ExposureSettings,
+    shared: PlotSet | None = None,
 ) -> pd.DataFrame:
     """How many people pass by: a proxy from public-facing places and busy streets.
+
+    ``shared`` is the plots' :class:`~sitefinder.proximity.PlotSet` when the caller
+    has one (it saves working out their bounds and trees again).
 
     Returns
     -------
@@ -187,17 +191,22 @@ def exposure_metrics(
     """
     usable = (plots["status"] == STATUS_OK).to_numpy()
     geoms = plots.geometry.to_numpy()
+    shared = shared if shared is not None else PlotSet(geoms)
     places = layers.frames.get("passersby")
     index = np.where(usable, 0.0, np.nan)
     if places is not None and len(places):
         weights = np.where(
             places["kind"].isin(settings.nightlife).to_numpy(), settings.nightlife_weight, 1.0
         )
-        index = count_near(geoms, places.geometry.to_numpy(), settings.radius_m, usable, weights)
+        radius = settings.radius_m
+        index = proximity(geoms, places.geometry.to_numpy(), usable, (radius,), weights,
+                          nearest=False, plots=shared).counts[radius]
     streets = layers.frames.get("busy_streets")
     frontage = np.zeros(len(plots), dtype=bool)
     if streets is not None and len(streets):
-        near = count_near(geoms, streets.geometry.to_numpy(), settings.frontage_m, usable)
+        radius = settings.frontage_m
+        near = proximity(geoms, streets.geometry.to_numpy(), usable, (radius,),
+                         nearest=False, plots=shared).counts[radius]
         frontage = np.nan_to_num(near) > 0
     return pd.DataFrame(
         {"exposure_index": index + np.where(frontage, settings.frontage_points, 0.0),
@@ -208,14 +217,7 @@ def exposure_metrics(
 
 def nearest_distance(geoms: np.ndarray, others: np.ndarray, usable: np.ndarray) -> np.ndarray:
     """Distance from each usable geometry to the nearest of ``others`` (NaN if none)."""
-    result = np.full(len(geoms), np.nan)
-    if len(others) == 0 or not usable.any():
-        return result
-    tree = shapely.STRtree(others)
-    idx = np.flatnonzero(usable)
-    pairs, dist = tree.query_nearest(geoms[idx], return_distance=True, all_matches=False)
-    result[idx[pairs[0]]] = dist
-    return result
+    return proximity(geoms, others, usable).nearest
 
 
 def share_inside(geoms: np.ndarray, zones: np.ndarray, usable: np.ndarray) -> np.ndarray:

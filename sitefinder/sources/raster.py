@@ -210,7 +210,8 @@ def zonal_stats_bands(
     with src:
         for band in bands:
             _check_raster(src, band, path)
-        local = zones.to_crs(src.crs)
+        # Equal CRSs transform as a no-op: skip the copy of every coordinate.
+        local = zones if zones.crs == src.crs else zones.to_crs(src.crs)
         # Pixel areas shrink towards the pole, which matters for averages; a count raster's
         # pixel holds its count whatever its area (see module docstring).
         geographic = src.crs.is_geographic and statistic != "sum"
@@ -772,23 +773,66 @@ def _cut_at_pixel_lines(
     Returns, per piece, the edge it belongs to and its start and end parameter t (0-1
     along the edge). Lines outside the window are not cut at: left of the window a
     piece only needs its rise, right of or above/below it a piece adds nothing.
+
+    The column cuts of an edge come out in order along it, and so do its row cuts; the
+    two short lists are merged per edge (each cut's place is its rank in its own list
+    plus the cuts of the other list before it), which gives the order a sort of all
+    cuts by edge and t gives, without that sort.
     """
     n = len(u0)
-    cuts_t, cuts_edge = [np.zeros(n), np.ones(n)], [np.arange(n), np.arange(n)]
-    for a, b, size in ((u0, u1, ncols), (v0, v1, nrows)):
-        lo = np.maximum(np.floor(np.minimum(a, b)) + 1, 0)
-        hi = np.minimum(np.ceil(np.maximum(a, b)) - 1, size)
-        count = np.maximum(hi - lo + 1, 0).astype(np.int64)
-        edge = np.repeat(np.arange(n), count)
-        k = lo[edge] + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        cuts_t.append((k - a[edge]) / (b[edge] - a[edge]))
-        cuts_edge.append(edge)
-    t = np.concatenate(cuts_t)
-    edge = np.concatenate(cuts_edge)
-    order = np.lexsort((t, edge))
-    t, edge = t[order], edge[order]
+    col_edge, col_t, col_count = _crossings(u0, u1, ncols)
+    row_edge, row_t, row_count = _crossings(v0, v1, nrows)
+    size = 2 + col_count + row_count
+    start = np.cumsum(size) - size
+    t = np.empty(int(size.sum()))
+    t[start], t[start + size - 1] = 0.0, 1.0
+    # Equal t from both lists (a cut through a pixel corner): column first, either is fine.
+    for edge, own_t, own_count, other_t, other_count, strict in (
+        (col_edge, col_t, col_count, row_t, row_count, True),
+        (row_edge, row_t, row_count, col_t, col_count, False),
+    ):
+        rank = np.arange(len(own_t)) - (np.cumsum(own_count) - own_count)[edge]
+        before = _cuts_before(edge, own_t, other_t, other_count, strict)
+        t[start[edge] + 1 + rank + before] = own_t
+    edge = np.repeat(np.arange(n), size)
     piece = (edge[1:] == edge[:-1]) & (t[1:] > t[:-1])
     return edge[:-1][piece], t[:-1][piece], t[1:][piece]
+
+
+def _crossings(
+    a: np.ndarray, b: np.ndarray, size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each edge from ``a`` to ``b`` crosses the grid lines 0..size, in order along it.
+
+    Returns the edge of each cut, its parameter t, and the number of cuts per edge.
+    """
+    lo = np.maximum(np.floor(np.minimum(a, b)) + 1, 0)
+    hi = np.minimum(np.ceil(np.maximum(a, b)) - 1, size)
+    count = np.maximum(hi - lo + 1, 0).astype(np.int64)
+    edge = np.repeat(np.arange(len(a)), count)
+    j = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    # Lines in the direction of travel, so t grows along each edge's list.
+    k = np.where(b[edge] >= a[edge], lo[edge] + j, hi[edge] - j)
+    return edge, (k - a[edge]) / (b[edge] - a[edge]), count
+
+
+def _cuts_before(
+    edge: np.ndarray, t: np.ndarray, other_t: np.ndarray, other_count: np.ndarray,
+    strict: bool,
+) -> np.ndarray:
+    """How many of the edge's other cuts (sorted along it) lie before each cut ``t``."""
+    other_start = np.cumsum(other_count) - other_count
+    before = np.zeros(len(t), dtype=np.int64)
+    active = np.flatnonzero(other_count[edge] > 0)
+    j = 0
+    while active.size:
+        ref = other_t[other_start[edge[active]] + j]
+        earlier = ref < t[active] if strict else ref <= t[active]
+        before[active] += earlier
+        # The other list is in order: past the first cut not before, none is.
+        active = active[earlier & (other_count[edge[active]] > j + 1)]
+        j += 1
+    return before
 
 
 def _centre_weights(
@@ -871,23 +915,41 @@ def _weighted_percentiles(
     Equal weights give exactly ``numpy.percentile(..., method="hazen")``; the
     interpolation is that of ``numpy.interp``.
     """
-    order = np.lexsort((v, zone))  # by zone, then value; stable for equal values
+    order = _by_zone_then_value(v, zone)
     v, w, zone = v[order], w[order], zone[order]
     starts = np.flatnonzero(np.r_[True, zone[1:] != zone[:-1]])
     ends = np.r_[starts[1:], len(zone)] - 1
+    size = ends - starts + 1
     csum = np.cumsum(w)
-    before = np.zeros(n_zones)
-    before[zone[starts]] = csum[starts] - w[starts]
-    cum = csum - before[zone]
-    pos = (cum - w / 2) / cum[ends][np.searchsorted(starts, np.arange(len(zone)), "right") - 1]
-    below = np.bincount(zone, weights=pos <= q, minlength=n_zones).astype(np.int64)
+    cum = csum - np.repeat(csum[starts] - w[starts], size)
+    pos = (cum - w / 2) / np.repeat(cum[ends], size)
+    below = np.add.reduceat((pos <= q).astype(np.int64), starts)
     present = zone[starts]
     first, last = starts, ends
-    j = first + below[present] - 1
-    result = np.where(below[present] == 0, v[first], v[last])
-    inner = (below[present] > 0) & (j < last)
+    j = first + below - 1
+    result = np.where(below == 0, v[first], v[last])
+    inner = (below > 0) & (j < last)
     ji = j[inner]
     slope = (v[ji + 1] - v[ji]) / (pos[ji + 1] - pos[ji])
     result[inner] = slope * (q - pos[ji]) + v[ji]
     out[present] = result
     return out
+
+
+def _by_zone_then_value(v: np.ndarray, zone: np.ndarray) -> np.ndarray:
+    """The order of ``np.lexsort((v, zone))``: by zone, then value, ties in input order.
+
+    Raster values are mostly float32 (or narrower) held as float64: then zone and an
+    order-preserving 32-bit image of the value make one 64-bit key, and one stable sort
+    of it replaces lexsort's two (about ten times faster on 500,000 pixels).
+    """
+    small = v.astype(np.float32)
+    if len(v) == 0 or zone.max() >= 2**31 or not np.array_equal(small, v):
+        return np.lexsort((v, zone))
+    # -0.0 and 0.0 are equal values: one bit pattern for both, as lexsort sees them.
+    bits = (small + np.float32(0.0)).view(np.uint32).astype(np.uint64)
+    negative = bits >= 2**31
+    # Floats order as integers once negatives have all bits flipped, others the sign bit.
+    bits = np.where(negative, bits ^ 0xFFFFFFFF, bits | 0x80000000)
+    key = (zone.astype(np.uint64) << np.uint64(32)) | bits
+    return np.argsort(key, kind="stable")
