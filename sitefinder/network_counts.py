@@ -3,27 +3,36 @@
 The companion of :mod:`sitefinder.network`, which builds the network and joins plots and
 features to it. Counts are bounded searches, one per feature (or per plot when plots are
 fewer), on the network with its chains of pass-through nodes contracted
-(:class:`Chains`), each only over the junctions within N minutes in a straight line: the
-cost grows with the features times the junctions in reach, not times the network.
+(:class:`Chains`). Each search is compiled (numba): it stops at the limit, touches only
+the junctions it reaches, and reads the plots (or features) joined there, so the cost
+grows with the features times the junctions in reach, not times the network, and no
+table of distances is held. The searches run on a few threads.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+from numba import njit
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra
 
 from sitefinder.config import NetworkSettings
-from sitefinder.network import _EPS, Joins, PlotAccess, WalkNetwork, _with_virtual_rows
+from sitefinder.network import _EPS, Joins, PlotAccess, WalkNetwork
 
-# Sources are searched a square cell of neighbours at a time; the cell side is this
-# times the limit (smaller cells: more, cheaper subgraphs; measured best near 2).
-_CELL_FACTOR = 2.0
-# Searches run together in one scipy call; a handful keeps the distance table in cache.
-_SEARCHES_AT_ONCE = 8
+# Width of the buckets of the search queue (see _search). Any width gives the
+# same distances; narrower means more buckets to step through, wider more nodes
+# expanded twice. Measured best near 5 m on the Oslo network.
+_BUCKET_M = 5.0
+# From this many sources on, the searches are split into _PARTS parts, each adding up
+# into its own sums, run on up to as many threads (the searches release the GIL). The
+# split does not depend on the machine, so summed weights (floats) are the same on any.
+_PARALLEL_SOURCES = 64
+_PARTS = 4
+_THREADS = max(1, min(_PARTS, os.cpu_count() or 1))
 
 
 @dataclass
@@ -184,14 +193,14 @@ def count_within(
     through all its access points), so a count is never 0 where the distance to the
     nearest feature is within the limit.
 
-    The searches are bounded: one Dijkstra per member of the smaller side (features, or
-    plots when there are fewer plots), on the network with its pass-through chains
-    contracted (:class:`Chains`), each limited to the nodes within ``limit_m`` in a
-    straight line of where it joins (a walk is never shorter than the straight line),
-    for a cell of neighbouring members at a time. The cost grows with the members times
-    the junctions *within reach*, not times all nodes of the network. Walks that stay
-    inside one chain (a plot and a shop on the same stretch of street) are added from
-    the chain offsets.
+    The searches are bounded: one shortest-path search per member of the smaller side
+    (features, or plots when there are fewer plots), on the network with its
+    pass-through chains contracted (:class:`Chains`), stopped at ``limit_m``. Each
+    search touches only the junctions it reaches and reads the other side's joins at
+    them, so the cost grows with the members times the junctions *within reach*, not
+    times all nodes of the network, and memory grows only with the nodes, plots and
+    features. Walks that stay inside one chain (a plot and a shop on the same stretch
+    of street) are added from the chain offsets.
 
     Parameters
     ----------
@@ -205,7 +214,7 @@ def count_within(
         Per-feature weight (e.g. departures per hour at a stop); the result is then the
         sum of weights within reach instead of a count.
     memory_floats : int
-        Largest distance table held at once (a cell's searches are run in chunks).
+        Accepted for compatibility and unused: the searches hold no table of distances.
 
     Returns
     -------
@@ -225,197 +234,339 @@ def count_within(
     plots = plots.subset(plots.leg <= limit_m)
     if not len(features.owner) or not len(plots.owner):
         return counts
-    chains = net.chains()
-    # The plots' joins to the contracted network serve every category: made once.
-    core_plots = access.cached(("core", limit_m), lambda: chains.to_core(plots, limit_m))
-    plot, feature = _plot_feature_pairs(chains, plots, core_plots, features, limit_m,
-                                        memory_floats)
-    if weighted:
-        w = np.asarray(weights, dtype=float)[feature]
-        return np.bincount(plot, weights=w, minlength=access.n_plots).astype(float)
-    return np.bincount(plot, minlength=access.n_plots).astype(np.int64)
+    n_features = int(owner_f.max()) + 1
+    weight = np.asarray(weights, dtype=float) if weighted else np.ones(n_features)
+    if len(weight) < n_features:  # the compiled searches do not check their indices
+        raise ValueError(f"{len(weight)} weights for {n_features} features")
+    total = _reach_sums(net, access, plots, features, limit_m, weight)
+    return total if weighted else np.rint(total).astype(np.int64)
 
 
-def _plot_feature_pairs(
-    chains: Chains,
+def _reach_sums(
+    net: WalkNetwork,
+    access: PlotAccess,
     plots: Joins,
-    core_plots: Joins,
     features: Joins,
     limit_m: float,
-    memory_floats: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every distinct (plot, feature) pair within ``limit_m`` walking of each other."""
+    weight: np.ndarray,
+) -> np.ndarray:
+    """Per plot, the summed ``weight`` of the features within ``limit_m`` walking."""
+    chains = net.chains()
     core_features = chains.to_core(features, limit_m)
-    found_plots, found_features = [], []
-    if len(core_plots.owner) and len(core_features.owner):
-        # Search from the side with fewer members: each search costs about the same.
-        from_plots = len(core_plots.starts()) < len(core_features.starts())
-        source, target = (core_plots, core_features) if from_plots else (core_features,
-                                                                           core_plots)
-        src, dst = _pairs_within(chains, source, target, limit_m, memory_floats)
-        found_plots.append(src if from_plots else dst)
-        found_features.append(dst if from_plots else src)
-    along_plots, along_features = _pairs_along_chains(chains, plots, features, limit_m)
-    plot = np.concatenate([*found_plots, along_plots])
-    feature = np.concatenate([*found_features, along_features])
-    # A pair can be found both ways (along its chain and through the chain's ends).
-    width = int(features.owner.max()) + 1
-    key = np.sort(plot * width + feature)
-    key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
-    return key // width, key % width
-
-
-def _pairs_along_chains(
-    chains: Chains, plots: Joins, features: Joins, limit_m: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """(plot, feature) pairs joined to the same chain and within the limit along it."""
-    def frame(joins: Joins) -> pd.DataFrame:
-        chain = chains.chain[joins.node]
-        on = chain >= 0
-        return pd.DataFrame({"chain": chain[on], "owner": joins.owner[on],
-                             "at": chains.off_a[joins.node[on]], "leg": joins.leg[on]})
-
-    both = frame(plots).merge(frame(features), on="chain", suffixes=("_p", "_f"))
-    walk = both["leg_p"] + (both["at_p"] - both["at_f"]).abs() + both["leg_f"]
-    near = both[walk <= limit_m]
-    return near["owner_p"].to_numpy(np.int64), near["owner_f"].to_numpy(np.int64)
+    # The plots' joins to the contracted network serve every category: made once.
+    by_node = access.cached(("by node", limit_m),
+                            lambda: _plots_by_node(chains, plots, limit_m, access.n_plots))
+    along_plots, along_features = _pairs_along_chains(
+        access.cached(("on chains", limit_m), lambda: _on_chains(chains, plots)),
+        _on_chains(chains, features), limit_m,
+    )
+    # Search from the side with fewer members: each search costs about the same.
+    n_plots_joined = np.count_nonzero(np.bincount(by_node[1], minlength=access.n_plots))
+    if n_plots_joined < len(core_features.starts()):
+        core_plots = access.cached(("core", limit_m), lambda: chains.to_core(plots, limit_m))
+        plan = _Plan(core_plots, access.n_plots, _by_node(core_features, chains.n_nodes),
+                     len(weight), along_plots, along_features, from_plots=True)
+    else:
+        plan = _Plan(core_features, len(weight), by_node, access.n_plots, along_features,
+                     along_plots, from_plots=False)
+    return plan.run(_Graph.of(chains), limit_m, weight, access.n_plots)
 
 
 @dataclass
-class _Tiles:
-    """Members of a join set bucketed by square cells of their joins' centre.
+class _Plan:
+    """Which side is searched from, and what each search reads."""
 
-    ``order`` lists join rows by (cell, member), so the rows of one cell, and within it
-    of one member, are contiguous; ``cell_of_row`` is the cell key of each listed row.
-    """
+    source: Joins  # to core nodes, by member
+    n_source: int
+    targets: tuple[np.ndarray, np.ndarray, np.ndarray]  # as from _by_node
+    n_target: int
+    along_source: np.ndarray  # pairs found along chains
+    along_target: np.ndarray
+    from_plots: bool
 
-    origin: np.ndarray
-    size: float
-    width: int
-    order: np.ndarray
-    cell_of_row: np.ndarray
-    reach: np.ndarray  # largest distance (x, y) from a member's centre to its joins
-
-
-def _tiles(net: WalkNetwork | Chains, joins: Joins, size: float) -> _Tiles:
-    xy = net.xy[joins.node]
-    starts = joins.starts()
-    lo = np.minimum.reduceat(xy, starts, axis=0)
-    hi = np.maximum.reduceat(xy, starts, axis=0)
-    centre = (lo + hi) / 2
-    origin = net.xy.min(axis=0)
-    width = int(np.ceil((net.xy[:, 0].max() - origin[0]) / size)) + 1
-    cell = np.floor((centre - origin) / size).astype(np.int64)
-    member_cell = cell[:, 1] * width + cell[:, 0]
-    counts = np.diff(np.r_[starts, len(joins.owner)])
-    row_cell = np.repeat(member_cell, counts)
-    order = np.argsort(row_cell, kind="stable")  # stable: rows stay grouped by member
-    reach = ((hi - lo) / 2).max(axis=0) if len(lo) else np.zeros(2)
-    return _Tiles(origin, size, width, order, row_cell[order], reach)
-
-
-def _rows_in_box(tiles: _Tiles, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Join rows (in ``tiles.order``) of members whose centre cell meets the box."""
-    c0 = np.floor((lo - tiles.reach - tiles.origin) / tiles.size).astype(np.int64)
-    c1 = np.floor((hi + tiles.reach - tiles.origin) / tiles.size).astype(np.int64)
-    c0[0], c1[0] = max(c0[0], 0), min(c1[0], tiles.width - 1)
-    parts = []
-    for cy in range(max(c0[1], 0), c1[1] + 1):
-        a, b = np.searchsorted(
-            tiles.cell_of_row, [cy * tiles.width + c0[0], cy * tiles.width + c1[0] + 1]
+    def run(self, graph: _Graph, limit_m: float, weight: np.ndarray,
+            n_plots: int) -> np.ndarray:
+        """Per plot, the summed ``weight`` of the features within ``limit_m``."""
+        order = np.argsort(self.along_source, kind="stable")
+        args = (
+            *graph.arrays(), _pointers(self.source.owner, self.n_source), self.source.node,
+            self.source.leg, *self.targets, _pointers(self.along_source[order], self.n_source),
+            self.along_target[order], float(limit_m), weight, self.n_target, self.from_plots,
         )
-        if b > a:
-            parts.append(tiles.order[a:b])
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        n_parts = _PARTS if self.n_source >= _PARALLEL_SOURCES else 1
+        parts = [np.zeros(n_plots) for _ in range(n_parts)]
+        if n_parts == 1 or _THREADS == 1:
+            for k in range(n_parts):
+                _sum_within(*args, k, n_parts, parts[k])
+        else:
+            # Part k takes every n_parts-th source and adds up into its own sums.
+            with ThreadPoolExecutor(_THREADS) as pool:
+                list(pool.map(lambda k: _sum_within(*args, k, n_parts, parts[k]),
+                              range(n_parts)))
+        return np.sum(parts, axis=0)
 
 
-def _pairs_within(
-    net: WalkNetwork | Chains, source: Joins, target: Joins, limit_m: float, memory_floats: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every (source member, target member) pair within ``limit_m`` walking of each other.
+@dataclass
+class _Graph:
+    """The contracted graph's CSR arrays in the types the compiled searches take."""
 
-    Sources are taken a cell of neighbours at a time; their searches run on the nodes
-    within ``limit_m`` of the cell's joins (plus a metre for rounding), which hold every
-    path short enough to count.
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+    @classmethod
+    def of(cls, chains: Chains) -> _Graph:
+        g = chains.graph
+        return cls(g.indptr.astype(np.int64), g.indices.astype(np.int64),
+                   g.data.astype(np.float64))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.indptr, self.indices, self.data
+
+
+def _by_node(joins: Joins, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The joins as a search reads them: CSR pointers by node, then members and legs.
+
+    At a node the legs ascend, so reading can stop at the first one out of reach.
     """
-    size = limit_m * _CELL_FACTOR
-    src_tiles, dst_tiles = _tiles(net, source, size), _tiles(net, target, size)
-    by_x = np.argsort(net.xy[:, 0], kind="stable")
-    sorted_x = net.xy[by_x, 0]
-    local = np.full(net.n_nodes, -1, dtype=np.int64)
-    found: list[tuple[np.ndarray, np.ndarray]] = []
-    cells, first = np.unique(src_tiles.cell_of_row, return_index=True)
-    bounds = np.r_[first, len(src_tiles.order)]
-    for i in range(len(cells)):
-        rows = src_tiles.order[bounds[i] : bounds[i + 1]]
-        cell_joins = source.subset(rows)
-        xy = net.xy[cell_joins.node]
-        lo, hi = xy.min(axis=0) - limit_m - 1.0, xy.max(axis=0) + limit_m + 1.0
-        a, b = np.searchsorted(sorted_x, [lo[0], hi[0]], side="left")
-        idx = by_x[a:b]
-        idx = idx[(net.xy[idx, 1] >= lo[1]) & (net.xy[idx, 1] <= hi[1])]
-        local[idx] = np.arange(len(idx))
-        reached = target.subset(_rows_in_box(dst_tiles, lo, hi))
-        reached = reached.subset(local[reached.node] >= 0)
-        if len(reached.owner):
-            found.append(_search_cell(net, idx, local, cell_joins, reached, limit_m,
-                                      memory_floats))
-        local[idx] = -1
-    if not found:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
+    order = np.lexsort((joins.leg, joins.node))
+    return _pointers(joins.node[order], n_nodes), joins.owner[order], joins.leg[order]
 
 
-def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """The indices ``starts[i] … starts[i] + sizes[i] - 1`` of every range, in order."""
-    offsets = np.repeat(starts - np.r_[0, np.cumsum(sizes)[:-1]], sizes)
-    return offsets + np.arange(int(sizes.sum()))
+def _plots_by_node(
+    chains: Chains, plots: Joins, limit_m: float, n_plots: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_by_node` of ``chains.to_core(plots, limit_m)``, in one compiled pass.
+
+    The plots' joins are many (ten thousand plots: a quarter of a million): made to
+    core nodes, bucketed by node, sorted by leg and merged per plot without the sorts
+    by plot that :meth:`Chains.to_core` makes.
+    """
+    return _core_by_node(plots.owner, plots.node, plots.leg, chains.core_of, chains.end_a,
+                         chains.end_b, chains.off_a, chains.off_b, float(limit_m),
+                         chains.n_nodes, n_plots)
 
 
-def _search_cell(
-    net: WalkNetwork | Chains,
-    idx: np.ndarray,
-    local: np.ndarray,
-    sources: Joins,
-    targets: Joins,
-    limit_m: float,
-    memory_floats: int,
+def _pointers(sorted_keys: np.ndarray, n: int) -> np.ndarray:
+    """CSR pointers: rows ``ptr[k]:ptr[k + 1]`` of ``sorted_keys`` hold key ``k``."""
+    return np.r_[0, np.cumsum(np.bincount(sorted_keys, minlength=n))].astype(np.int64)
+
+
+@dataclass
+class _OnChains:
+    """Joins made at pass-through nodes, ordered by chain, with their offset along it."""
+
+    chain: np.ndarray
+    owner: np.ndarray
+    at: np.ndarray
+    leg: np.ndarray
+
+
+def _on_chains(chains: Chains, joins: Joins) -> _OnChains:
+    chain = chains.chain[joins.node]
+    on = np.flatnonzero(chain >= 0)
+    on = on[np.argsort(chain[on], kind="stable")]
+    return _OnChains(chain[on], joins.owner[on], chains.off_a[joins.node[on]], joins.leg[on])
+
+
+def _pairs_along_chains(
+    plots: _OnChains, features: _OnChains, limit_m: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Bounded searches from one cell's source members on the subgraph of nodes ``idx``."""
-    picked = net.graph[idx]
-    cols = local[picked.indices]
-    keep = cols >= 0
-    kept_before = np.r_[0, np.cumsum(keep)]
-    sub = csr_matrix(
-        (picked.data[keep], cols[keep], kept_before[picked.indptr]), shape=(len(idx), len(idx))
-    )
-    starts = sources.starts()
-    sizes = np.diff(np.r_[starts, len(sources.owner)])
-    # Neighbouring sources are searched together, a few at a time: the targets any of
-    # them reaches stay few, and the tables stay small enough for the cache.
-    first_xy = net.xy[sources.node[starts]]
-    order = np.lexsort((first_xy[:, 0], np.floor(first_xy[:, 1] / (limit_m / 4))))
-    t_local = local[targets.node]
-    chunk = max(1, min(_SEARCHES_AT_ONCE, memory_floats // max(1, len(idx) + len(targets.owner))))
-    src_out, dst_out = [], []
-    for c0 in range(0, len(order), chunk):
-        group = order[c0 : c0 + chunk]
-        rows = _ranges(starts[group], sizes[group])
-        graph = _with_virtual_rows(sub, sizes[group], local[sources.node[rows]],
-                                   sources.leg[rows])
-        dist = dijkstra(graph, directed=True, indices=len(idx) + np.arange(len(group)),
-                        limit=limit_m)[:, : len(idx)]
-        # Only targets joined at a node some search reached can be within the limit:
-        # far fewer than all targets around the cell.
-        near = targets.subset(np.isfinite(dist).any(axis=0)[t_local])
-        if not len(near.owner):
-            continue
-        t_starts = near.starts()
-        totals = np.ascontiguousarray(dist.T)[local[near.node]] + near.leg[:, None]
-        within = np.minimum.reduceat(totals, t_starts, axis=0) <= limit_m
-        t, s = np.nonzero(within)
-        src_out.append(sources.owner[starts[group[s]]])
-        dst_out.append(near.owner[t_starts[t]])
-    if not src_out:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(src_out), np.concatenate(dst_out)
+    """(plot, feature) pairs joined to the same chain and within the limit along it.
+
+    A pair may appear more than once (joined at several nodes of the chain).
+    """
+    first = np.searchsorted(plots.chain, features.chain, side="left")
+    sizes = np.searchsorted(plots.chain, features.chain, side="right") - first
+    feature_row = np.repeat(np.arange(len(features.chain)), sizes)
+    plot_row = np.repeat(first - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + np.arange(
+        int(sizes.sum()))
+    walk = (plots.leg[plot_row] + np.abs(plots.at[plot_row] - features.at[feature_row])
+            + features.leg[feature_row])
+    near = walk <= limit_m
+    return plots.owner[plot_row[near]], features.owner[feature_row[near]]
+
+
+# The compiled part. Plain loops over arrays (numba): a search costs the nodes it
+# reaches, where one scipy call per search costs a pass over the whole graph and a
+# dense table of distances to read back.
+
+
+def _compiled(function):
+    """``function`` compiled by numba, releasing the GIL, kept in numba's disk cache.
+
+    The cache saves the second of compiling in every new process; where no folder for
+    it is writable, numba refuses to cache, and each process compiles instead.
+    """
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError:
+        return njit(nogil=True)(function)
+
+
+@_compiled
+def _sum_within(  # pragma: no cover - compiled
+    indptr, indices, data, src_ptr, src_node, src_leg, tgt_ptr, tgt_member, tgt_leg,
+    along_ptr, along_member, limit, weight, n_target, from_plots, first, step, sums,
+):
+    """Search from every ``step``-th source from ``first``; add up what each reaches.
+
+    A target member counts once per source (``stamp``), whether found along a chain or
+    through the network; the weight added to the plot is the feature's.
+    """
+    space = _space(len(indptr) - 1, limit, len(indices) + 64)
+    stamp = np.full(n_target, -1, np.int64)
+    found = np.empty(n_target + 1, np.int64)
+    for s in range(first, len(src_ptr) - 1, step):
+        n_found = 0
+        for k in range(along_ptr[s], along_ptr[s + 1]):
+            if stamp[along_member[k]] != s:
+                stamp[along_member[k]] = s
+                found[n_found] = along_member[k]
+                n_found += 1
+        rows = slice(src_ptr[s], src_ptr[s + 1])
+        n_reached = _search(indptr, indices, data, src_node[rows], src_leg[rows], limit, space)
+        while n_reached < 0:  # the queue was full: again with room for twice as many
+            space = _space(len(indptr) - 1, limit, 2 * len(space[3]) + 64)
+            n_reached = _search(indptr, indices, data, src_node[rows], src_leg[rows], limit,
+                                space)
+        reached, reached_d = space[6], space[7]
+        for i in range(n_reached):
+            u, d = reached[i], reached_d[i]
+            for k in range(tgt_ptr[u], tgt_ptr[u + 1]):
+                if d + tgt_leg[k] > limit:
+                    break  # legs ascend at a node: the rest are longer
+                # Written down either way, kept only if new: no branch to mispredict.
+                found[n_found] = tgt_member[k]
+                n_found += stamp[tgt_member[k]] != s
+                stamp[tgt_member[k]] = s
+        for i in range(n_found):
+            if from_plots:
+                sums[s] += weight[found[i]]
+            else:
+                sums[found[i]] += weight[s]
+
+
+@_compiled
+def _core_by_node(  # pragma: no cover - compiled
+    owner, node, leg, core_of, end_a, end_b, off_a, off_b, limit, n_core, n_owners,
+):
+    """(pointers, owners, legs) of the joins made to core nodes, as :func:`_by_node`."""
+    size = np.zeros(n_core + 1, np.int64)
+    for r in range(len(node)):
+        v = node[r]
+        if core_of[v] >= 0:
+            size[core_of[v] + 1] += leg[r] <= limit
+        else:
+            size[end_a[v] + 1] += leg[r] + off_a[v] <= limit
+            size[end_b[v] + 1] += leg[r] + off_b[v] <= limit
+    ptr = np.cumsum(size)
+    fill = ptr[:-1].copy()
+    out_owner, out_leg = np.empty(ptr[-1], np.int64), np.empty(ptr[-1])
+    for r in range(len(node)):
+        v = node[r]
+        if core_of[v] >= 0 and leg[r] <= limit:
+            out_owner[fill[core_of[v]]], out_leg[fill[core_of[v]]] = owner[r], leg[r]
+            fill[core_of[v]] += 1
+        elif core_of[v] < 0:
+            if leg[r] + off_a[v] <= limit:
+                out_owner[fill[end_a[v]]], out_leg[fill[end_a[v]]] = owner[r], leg[r] + off_a[v]
+                fill[end_a[v]] += 1
+            if leg[r] + off_b[v] <= limit:
+                out_owner[fill[end_b[v]]], out_leg[fill[end_b[v]]] = owner[r], leg[r] + off_b[v]
+                fill[end_b[v]] += 1
+    # Each bucket by leg, then an owner's first (shortest) join only, moved to the front.
+    seen = np.full(n_owners, -1, np.int64)
+    kept = np.zeros(n_core + 1, np.int64)
+    w = 0
+    for u in range(n_core):
+        a, b = ptr[u], ptr[u + 1]
+        if b - a > 64:  # a crowded node (rare): a library sort
+            order = np.argsort(out_leg[a:b], kind="mergesort")
+            out_owner[a:b], out_leg[a:b] = out_owner[a:b][order], out_leg[a:b][order]
+        for i in range(a + 1, b if b - a <= 64 else a):  # else insertion sort
+            o, x, j = out_owner[i], out_leg[i], i - 1
+            while j >= a and out_leg[j] > x:
+                out_owner[j + 1], out_leg[j + 1] = out_owner[j], out_leg[j]
+                j -= 1
+            out_owner[j + 1], out_leg[j + 1] = o, x
+        for i in range(a, b):
+            if seen[out_owner[i]] != u:
+                seen[out_owner[i]] = u
+                out_owner[w], out_leg[w] = out_owner[i], out_leg[i]
+                w += 1
+        kept[u + 1] = w
+    return kept, out_owner[:w].copy(), out_leg[:w].copy()
+
+
+@_compiled
+def _space(n, limit, capacity):  # pragma: no cover - compiled
+    """Working arrays of :func:`_search` for ``n`` nodes and ``capacity`` queue entries.
+
+    ``dist`` (all ``inf`` between searches) and the nodes ``touched``; the bucket
+    ``head`` s; the queue entries (``key``, ``node``, ``after`` in the same bucket); and
+    the nodes ``reached`` in order, with their distance then.
+    """
+    return (np.full(n, np.inf), np.empty(n, np.int64),
+            np.full(int(limit / _BUCKET_M) + 1, -1, np.int64), np.empty(capacity),
+            np.empty(capacity, np.int64), np.empty(capacity, np.int64),
+            np.empty(capacity, np.int64), np.empty(capacity))
+
+
+@_compiled
+def _search(  # pragma: no cover - compiled
+    indptr, indices, data, start_node, start_dist, limit, space,
+):
+    """Walking distances from a source joined at ``start_node`` up to ``limit``.
+
+    Lists in ``space`` every node it expands with its distance then: a node whose
+    distance drops later is listed again, nearer, so the least listed distance of a
+    node is its distance, and every listed one is a walk that exists. Returns the
+    number listed, or -1 when the queue ran out of room.
+
+    The queue is a row of buckets ``_BUCKET_M`` wide: a bucket is emptied before the
+    next, and a node whose distance drops within its bucket is queued and expanded
+    again, so the distances are Dijkstra's without a heap's cost per node. (The queue
+    code is written out twice, for the start and for each edge: a helper taking the
+    arrays costs twice the time.)
+    """
+    dist, touched, head, key, node, after, reached, reached_d = space
+    count, n_touched, n_reached = 0, 0, 0
+    full = len(start_node) > len(key)
+    for r in range(0 if full else len(start_node)):
+        v, d = start_node[r], start_dist[r]
+        if d <= limit and d < dist[v]:
+            if dist[v] == np.inf:
+                touched[n_touched] = v
+                n_touched += 1
+            dist[v] = d
+            b = int(d / _BUCKET_M)
+            key[count], node[count], after[count] = d, v, head[b]
+            head[b] = count
+            count += 1
+    for b in range(len(head)):
+        while head[b] >= 0:
+            e = head[b]
+            head[b] = after[e]
+            du, u = key[e], node[e]
+            if full or du > dist[u]:
+                continue  # draining a full queue, or an entry since bettered
+            reached[n_reached], reached_d[n_reached] = u, du
+            n_reached += 1
+            if count + indptr[u + 1] - indptr[u] > len(key):
+                full = True
+                continue
+            for k in range(indptr[u], indptr[u + 1]):
+                v, d = indices[k], du + data[k]
+                if d <= limit and d < dist[v]:
+                    if dist[v] == np.inf:
+                        touched[n_touched] = v
+                        n_touched += 1
+                    dist[v] = d
+                    bv = int(d / _BUCKET_M)
+                    key[count], node[count], after[count] = d, v, head[bv]
+                    head[bv] = count
+                    count += 1
+    for i in range(n_touched):
+        dist[touched[i]] = np.inf
+    return -1 if full else n_reached
