@@ -6,25 +6,36 @@ computed"):
 * The graph is a symmetric ``scipy.sparse`` matrix of walkable OSM ways in the local metric
   CRS; long segments are split so that snapping to the nearest *node* lands within half a
   segment of the nearest point of the street.
-* Distances to a category are **one** Dijkstra run: a virtual source node is joined to every
-  feature's nearby network nodes with an edge as long as the feature's off-network leg, and
-  ``scipy.sparse.csgraph.dijkstra`` runs once from it. Every network node then knows its
-  distance to the nearest feature; a plot reads it at its access nodes. The cost does not
-  grow with the number of plots, and there is no Python loop over plots or pairs.
+* Distances to a category are **one** Dijkstra run, on the network with its chains of
+  pass-through nodes contracted (:meth:`WalkNetwork.chains`: about a fifth of the nodes):
+  a virtual source node is joined to every feature's nearby network nodes (for a
+  pass-through node: to the junctions at both ends of its chain) with an edge as long as
+  the feature's off-network leg (plus the way along the chain), and
+  ``scipy.sparse.csgraph.dijkstra`` runs once from it. The result is then
+  spread to every pass-through node, vectorised chain by chain: the better of the ways
+  through the chain's two ends and, where a feature joins the same chain, the way along
+  it (running minima over the chain's nodes in order). Every network node then knows its
+  distance to the nearest feature, exactly as a search over all nodes would give it (to
+  rounding); a plot reads it at its access nodes. The cost does not grow with the number
+  of plots, and there is no Python loop over plots, chains or pairs.
 * Plots are joined by their boundary: points are sampled along the boundary, each joined
   to its nearest nodes with the straight leg added. Features and plots on a piece of
   network that is not linked to the rest get ``inf`` (unreachable), never a false short
   distance: a leg is never longer than ``max_snap_m`` and Dijkstra does not cross gaps.
-  All outlines are snapped in one tree query; each plot's joins are reduced once to one
-  leg per (plot, node) and shared by every category.
+  All outlines are sampled and snapped in tree queries and each plot's joins reduced once
+  to one leg per (plot, node), shared by every category; many plots are joined in blocks
+  on every core.
 * The same search keeps its predecessors on request (:func:`shortest_path_tree`), so
-  :mod:`sitefinder.routes` can draw the walk that was measured.
+  :mod:`sitefinder.routes` can draw the walk that was measured: the paths from a search
+  over all nodes, the distances those of :func:`distance_field`.
 * Counts within N minutes live in :mod:`sitefinder.network_counts`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -55,6 +66,12 @@ _NOT_BUILT = {
 }
 # Smallest edge weight: scipy treats an explicit zero in a sparse matrix as "no edge".
 _EPS = 1e-3
+# Points snapped at once from which the tree query runs on every core.
+_PARALLEL_SNAP = 20_000
+# Plots joined per thread at least (below, one thread does all).
+_PLOTS_PER_BLOCK = 1_000
+# Points snapped at once from which the compiled grid search replaces the tree query.
+_GRID_SNAP = 20_000
 
 
 @dataclass
@@ -87,6 +104,8 @@ class WalkNetwork:
     def __post_init__(self) -> None:
         self._tree = cKDTree(self.xy) if len(self.xy) else None
         self._chains: Chains | None = None
+        self._chain_index: _ChainIndex | None = None
+        self._node_grid: _NodeGrid | None = None
 
     def chains(self) -> Chains:
         """The network with its chains of pass-through nodes contracted (built once)."""
@@ -96,6 +115,12 @@ class WalkNetwork:
         if getattr(self, "_chains", None) is None:
             self._chains = contract_chains(self)
         return self._chains
+
+    def chain_index(self) -> _ChainIndex:
+        """The nodes arranged by chain, for spreading junction distances (built once)."""
+        if getattr(self, "_chain_index", None) is None:
+            self._chain_index = _ChainIndex.of(self.chains())
+        return self._chain_index
 
     @property
     def n_nodes(self) -> int:
@@ -108,9 +133,14 @@ class WalkNetwork:
         return self.graph.nnz // 2
 
     def snap(
-        self, points: np.ndarray, k: int, max_dist: float
+        self, points: np.ndarray, k: int, max_dist: float, *, workers: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest nodes of each point within ``max_dist``.
+
+        Many points (all plot outlines) are searched cell by cell on a grid of the nodes
+        by compiled code, with exactly the result of the KD-tree query (which decides
+        ties); for fewer, ``workers`` threads share the tree query (default: every core
+        for many points, one for a few).
 
         Returns
         -------
@@ -126,10 +156,197 @@ class WalkNetwork:
                 np.full((len(points), k), np.inf),
             )
         k_eff = min(k, self.n_nodes)
-        legs, nodes = self._tree.query(points, k=k_eff, distance_upper_bound=max_dist)
-        legs = np.asarray(legs, dtype=float).reshape(len(points), k_eff)
-        nodes = np.asarray(nodes, dtype=np.int64).reshape(len(points), k_eff)
+        if len(points) >= _GRID_SNAP and self.n_nodes > k_eff:
+            return self._grid().nearest(points, k_eff, max_dist, self._tree)
+        # Every core for many points (all plot outlines: the largest single cost of
+        # measuring); one for a few, where starting threads costs more than it saves.
+        if workers is None:
+            workers = -1 if len(points) >= _PARALLEL_SNAP else 1
+        return _tree_query(self._tree, points, k_eff, max_dist, workers)
+
+    def _grid(self) -> _NodeGrid:
+        if getattr(self, "_node_grid", None) is None:
+            self._node_grid = _NodeGrid.of(self.xy)
+        return self._node_grid
+
+
+def _tree_query(
+    tree: cKDTree, points: np.ndarray, k: int, max_dist: float, workers: int
+) -> tuple[np.ndarray, np.ndarray]:
+    legs, nodes = tree.query(points, k=k, distance_upper_bound=max_dist, workers=workers)
+    legs = np.asarray(legs, dtype=float).reshape(len(points), k)
+    nodes = np.asarray(nodes, dtype=np.int64).reshape(len(points), k)
+    return nodes, legs
+
+
+@dataclass
+class _NodeGrid:
+    """The nodes bucketed by square cells, for the compiled nearest-node search.
+
+    ``order`` lists the nodes cell by cell (rows of ``width`` cells from ``origin``);
+    the nodes of cell ``c`` are ``order[start[c]:start[c + 1]]``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    origin: np.ndarray
+    size: float
+    width: int
+    height: int
+    order: np.ndarray
+    start: np.ndarray
+
+    @classmethod
+    def of(cls, xy: np.ndarray) -> _NodeGrid:
+        """Cells of about one node each on average (at least 20 m a side)."""
+        origin = xy.min(axis=0)
+        span = np.maximum(xy.max(axis=0) - origin, 1.0)
+        size = max(20.0, float(np.sqrt(span[0] * span[1] / len(xy))))
+        width, height = (np.floor(span / size).astype(np.int64) + 1).tolist()
+        cell = np.floor((xy - origin) / size).astype(np.int64)
+        key = cell[:, 1] * width + cell[:, 0]
+        order = np.argsort(key, kind="stable")
+        start = np.searchsorted(key[order], np.arange(width * height + 1))
+        return cls(np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), origin,
+                   size, width, height, order, start)
+
+    def nearest(
+        self, points: np.ndarray, k: int, max_dist: float, tree: cKDTree
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What ``tree.query(points, k, distance_upper_bound=max_dist)`` returns.
+
+        The compiled search finds the ``k + 1`` nearest; where two of them are equally
+        far (two nodes on the same spot, a point halfway between two) the tree's own
+        choice and order are taken instead, so the result is the tree's exactly.
+        """
+        n = len(self.x)
+        nodes = np.empty((len(points), k), dtype=np.int64)
+        legs = np.empty((len(points), k))
+        tie = np.empty(len(points), dtype=np.bool_)
+        _grid_kernel()(
+            np.ascontiguousarray(points, dtype=float), self.x, self.y, self.order,
+            self.start, float(self.origin[0]), float(self.origin[1]), self.size, self.width,
+            self.height, float(max_dist), n, nodes, legs, tie,
+        )
+        redo = np.flatnonzero(tie)
+        if len(redo):
+            nodes[redo], legs[redo] = _tree_query(tree, points[redo], k, max_dist, 1)
         return nodes, legs
+
+
+_KERNELS: dict[Callable, Callable] = {}
+
+
+def _kernel(function: Callable) -> Callable:
+    """``function`` compiled by numba (imported on first use), releasing the GIL.
+
+    Kept in numba's disk cache; where no folder for it is writable, every process
+    compiles instead.
+    """
+    if function not in _KERNELS:
+        from numba import njit
+
+        try:
+            _KERNELS[function] = njit(cache=True, nogil=True)(function)
+        except RuntimeError:
+            _KERNELS[function] = njit(nogil=True)(function)
+    return _KERNELS[function]
+
+
+def _grid_kernel() -> Callable:
+    """The compiled nearest-node search."""
+    return _kernel(_grid_nearest)
+
+
+def _joins_by_owner(owner, nodes, legs, n, out_owner, out_node, out_leg):  # pragma: no cover
+    """:meth:`Joins.from_candidates` for rows grouped by owner (compiled); returns the count.
+
+    Within an owner's rows each node is kept once with its shortest leg (``stamp`` and
+    ``slot`` say whether and where the owner already has it), then the owner's nodes are
+    put in ascending order, as the sorted keys of :meth:`Joins.from_rows` give them.
+    """
+    m, k = nodes.shape
+    stamp = np.full(n + 1, -1, dtype=np.int64)
+    slot = np.empty(n + 1, dtype=np.int64)
+    count = 0
+    i = 0
+    while i < m:
+        o = owner[i]
+        first = count
+        while i < m and owner[i] == o:
+            for c in range(k):
+                v, leg = nodes[i, c], legs[i, c]
+                if not leg < np.inf:
+                    continue
+                if stamp[v] == o:
+                    if leg < out_leg[slot[v]]:
+                        out_leg[slot[v]] = leg
+                else:
+                    stamp[v], slot[v] = o, count
+                    out_owner[count], out_node[count], out_leg[count] = o, v, leg
+                    count += 1
+            i += 1
+        order = np.argsort(out_node[first:count]) + first
+        out_node[first:count] = out_node[order]
+        out_leg[first:count] = out_leg[order]
+    return count
+
+
+def _grid_nearest(  # pragma: no cover - compiled
+    points, nx, ny, order, start, ox, oy, size, width, height, max_dist, n, nodes, legs, tie,
+):
+    """Per point, the ``nodes.shape[1]`` nearest nodes closer than ``max_dist``, nearest first.
+
+    Rings of cells round the point's cell are searched until the last node kept is
+    nearer than the nearest edge of the square searched so far (nothing outside can be
+    as near) or that edge is ``max_dist`` away. One node more than asked for is kept, to
+    see ties: ``tie`` marks points where two of them are equally far (and points that
+    are not finite). Missing nodes are ``n`` at ``inf``.
+    """
+    k = nodes.shape[1] + 1
+    best = np.empty(k, dtype=np.int64)
+    dist = np.empty(k)
+    for i in range(len(points)):
+        x, y = points[i, 0], points[i, 1]
+        best[:] = n
+        dist[:] = np.inf
+        if not (np.isfinite(x) and np.isfinite(y)):
+            tie[i] = True  # left to the tree, whatever it makes of it
+            continue
+        cx = int(np.floor((x - ox) / size))
+        cy = int(np.floor((y - oy) / size))
+        r = 0
+        while True:
+            for yy in range(max(cy - r, 0), min(cy + r, height - 1) + 1):
+                step = 1 if yy == cy - r or yy == cy + r or r == 0 else 2 * r
+                for xx in range(cx - r, cx + r + 1, step):
+                    if xx < 0 or xx >= width:
+                        continue
+                    c = yy * width + xx
+                    for t in range(start[c], start[c + 1]):
+                        v = order[t]
+                        dx = x - nx[v]
+                        dy = y - ny[v]
+                        d = np.sqrt(dx * dx + dy * dy)
+                        if d < dist[k - 1] and d < max_dist:
+                            j = k - 1
+                            while j > 0 and dist[j - 1] > d:
+                                dist[j] = dist[j - 1]
+                                best[j] = best[j - 1]
+                                j -= 1
+                            dist[j] = d
+                            best[j] = v
+            reach = min(x - (ox + (cx - r) * size), ox + (cx + r + 1) * size - x,
+                        y - (oy + (cy - r) * size), oy + (cy + r + 1) * size - y)
+            if dist[k - 1] < reach or reach >= max_dist:
+                break
+            r += 1
+        tie[i] = False
+        for j in range(k - 1):
+            nodes[i, j] = best[j]
+            legs[i, j] = dist[j]
+            if dist[j] == dist[j + 1] and dist[j] < np.inf:
+                tie[i] = True
 
 
 def walkable_ways(lines: gpd.GeoDataFrame, settings: NetworkSettings) -> gpd.GeoDataFrame:
@@ -256,7 +473,8 @@ def access_points(geoms: gpd.GeoSeries, step: float) -> tuple[np.ndarray, np.nda
     """Points where a plot or feature can be joined to the network.
 
     Points are themselves; areas and lines give their boundary vertices after densifying
-    it to ``step`` metres. Empty or missing geometries give no points.
+    it to ``step`` metres (a closed outline's last point, the same as its first, left
+    out). Empty or missing geometries give no points.
 
     Returns
     -------
@@ -264,12 +482,23 @@ def access_points(geoms: gpd.GeoSeries, step: float) -> tuple[np.ndarray, np.nda
     owner : ndarray of int, shape (m,)
         Position (0-based, in ``geoms``) of the geometry each point belongs to; ascending.
     """
-    arr = geoms.to_numpy()
+    return _outline_points(geoms.to_numpy(), step)
+
+
+def _outline_points(arr: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`access_points` of an array of geometries."""
     polygonal = np.isin(shapely.get_type_id(arr), [3, 6])
     outline = arr.copy()
     outline[polygonal] = shapely.boundary(arr[polygonal])
     dense = shapely.segmentize(outline, step)
     xy, owner = shapely.get_coordinates(dense, return_index=True)
+    # A closed outline ends on its first point again: the same joins, snapped twice.
+    if len(owner):
+        first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        last = np.r_[first[1:], len(owner)] - 1
+        closing = last[(last > first) & (xy[last] == xy[first]).all(axis=1)]
+        if len(closing):
+            xy, owner = np.delete(xy, closing, axis=0), np.delete(owner, closing)
     return xy, owner
 
 
@@ -315,18 +544,21 @@ class Joins:
 
         ``inf`` legs are dropped; repeated (member, node) pairs keep their shortest leg.
         """
-        ok = np.isfinite(legs)
-        owner, nodes, legs = owner[ok], nodes[ok], legs[ok]
+        owner, nodes, legs = (np.asarray(a) for a in (owner, nodes, legs))
         if not len(legs):
-            return cls(owner, nodes, legs)
-        key = owner * (n_nodes + 1) + nodes
+            return cls(owner.astype(np.int64), nodes.astype(np.int64), legs.astype(float))
+        key = owner.astype(np.int64) * (n_nodes + 1) + nodes
         # Stable sort: rows usually come grouped by member, and a merge sort uses those
         # runs (three times faster than quicksort on 10,000 plot outlines).
         order = np.argsort(key, kind="stable")
         key, legs = key[order], legs[order]
         first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        key = key[first]
-        return cls(key // (n_nodes + 1), key % (n_nodes + 1), np.minimum.reduceat(legs, first))
+        pick = order[first]
+        shortest = np.minimum.reduceat(legs, first)
+        # Out-of-reach rows (inf legs) are dropped after the sort, when they are fewest.
+        pick, shortest = pick[np.isfinite(shortest)], shortest[np.isfinite(shortest)]
+        return cls(owner[pick].astype(np.int64, copy=False),
+                   nodes[pick].astype(np.int64, copy=False), shortest)
 
     def starts(self) -> np.ndarray:
         """Index of each member's first row."""
@@ -399,8 +631,9 @@ def shortest_path_tree(
 ) -> PathTree:
     """Walking distance from every node to the nearest feature, and the paths there.
 
-    One Dijkstra run from a virtual source joined to each feature's nearby nodes (see
-    :func:`distance_field`), keeping the predecessors so routes can be drawn.
+    The distances are exactly those of :func:`distance_field`; the predecessors, so that
+    routes can be drawn, come from one more Dijkstra run over every node of the network
+    from the same virtual source.
 
     Parameters
     ----------
@@ -421,7 +654,8 @@ def distance_field(
 ) -> np.ndarray:
     """Walking distance from every node to the nearest of a set of features.
 
-    One Dijkstra run from a virtual source joined to each feature's nearby nodes.
+    One Dijkstra run on the contracted network from a virtual source joined to each
+    feature's nearby nodes, spread along the chains to every node (see the module notes).
 
     Parameters
     ----------
@@ -448,18 +682,151 @@ def _tree(
     nodes, legs, point = _source_edges(np.asarray(feature_xy, dtype=float), net, settings)
     if not len(nodes):
         return PathTree(np.full(n, np.inf), none, none.copy())
-    augmented = _with_virtual_rows(net.graph, np.array([len(nodes)]), nodes, legs)
-    found = dijkstra(augmented, directed=True, indices=n, limit=settings.max_distance_m,
-                     return_predecessors=predecessors)
+    limit = settings.max_distance_m
+    dist = _contracted_field(net, nodes, legs, limit)
     if not predecessors:
-        return PathTree(np.asarray(found[:n]), none, none.copy())
-    dist, pred = found[0][:n], found[1][:n].astype(np.int64)
+        return PathTree(dist, none, none.copy())
+    # The paths themselves come from a search of the whole network (chains have no
+    # predecessors), a metre further than the limit so that it reaches every node the
+    # field reaches whatever the rounding; the distances stay those of the field.
+    augmented = _with_virtual_rows(net.graph, np.array([len(nodes)]), nodes, legs)
+    _, pred = dijkstra(augmented, directed=True, indices=n, limit=limit + 1.0,
+                       return_predecessors=True)
+    pred = pred[:n].astype(np.int64)
     entry = none.copy()
     entered = pred == n  # reached straight from the virtual source
     entry[nodes] = point
-    entry[~entered] = -1
-    pred[entered | (pred < 0)] = -1
-    return PathTree(np.asarray(dist), pred, entry)
+    reached = np.isfinite(dist)
+    entry[~entered | ~reached] = -1
+    pred[entered | (pred < 0) | ~reached] = -1
+    return PathTree(dist, pred, entry)
+
+
+@dataclass
+class _ChainIndex:
+    """The network's nodes arranged for expanding distances on :class:`Chains` to all nodes.
+
+    Attributes
+    ----------
+    core_nodes : ndarray of int, shape (c,)
+        Network node of each core node.
+    through : ndarray of int, shape (t,)
+        The pass-through nodes; ``end_a``, ``end_b``, ``off_a``, ``off_b`` are theirs.
+    layout : ndarray of int, shape (t,)
+        Pass-through nodes ordered by chain, then by their offset along it.
+    chain_start, chain_size : ndarray of int, shape (chains,)
+        Where each chain's nodes lie in ``layout``.
+    position : ndarray of int, shape (n,)
+        Index of each pass-through node in ``layout``.
+    """
+
+    core_nodes: np.ndarray
+    through: np.ndarray
+    end_a: np.ndarray
+    end_b: np.ndarray
+    off_a: np.ndarray
+    off_b: np.ndarray
+    layout: np.ndarray
+    chain_start: np.ndarray
+    chain_size: np.ndarray
+    position: np.ndarray
+
+    @classmethod
+    def of(cls, chains: Chains) -> _ChainIndex:
+        """The index of a contracted network."""
+        core = chains.core_of >= 0
+        through = np.flatnonzero(~core)
+        layout = through[np.lexsort((chains.off_a[through], chains.chain[through]))]
+        size = np.bincount(chains.chain[through]) if len(through) else np.zeros(0, np.int64)
+        position = np.full(len(core), -1, dtype=np.int64)
+        position[layout] = np.arange(len(layout))
+        return cls(
+            np.flatnonzero(core), through, chains.end_a[through], chains.end_b[through],
+            chains.off_a[through], chains.off_b[through], layout,
+            np.r_[0, np.cumsum(size)[:-1]].astype(np.int64), size, position,
+        )
+
+
+def _contracted_field(
+    net: WalkNetwork, nodes: np.ndarray, legs: np.ndarray, limit: float
+) -> np.ndarray:
+    """Distance from every node to the nearest source (``legs`` at ``nodes``) within ``limit``.
+
+    One Dijkstra run on the junctions of :meth:`WalkNetwork.chains` from a virtual source
+    joined to the sources' chain ends, then spread to the pass-through nodes: the better
+    of the way through either end of the node's chain and, for a source on the same
+    chain, the way along it.
+    """
+    chains = net.chains()
+    index = net.chain_index()
+    core = chains.to_core(Joins(np.zeros(len(nodes), dtype=np.int64), nodes, legs), limit)
+    dist = np.full(net.n_nodes, np.inf)
+    if len(core.node):
+        c = chains.n_nodes
+        augmented = _with_virtual_rows(chains.graph, np.array([len(core.node)]), core.node,
+                                       core.leg)
+        at_core = dijkstra(augmented, directed=True, indices=c, limit=limit)[:c]
+        dist[index.core_nodes] = at_core
+        dist[index.through] = np.minimum(at_core[index.end_a] + index.off_a,
+                                         at_core[index.end_b] + index.off_b)
+    _along_chains(chains, index, nodes, legs, dist)
+    dist[dist > limit] = np.inf
+    return dist
+
+
+def _along_chains(
+    chains: Chains, index: _ChainIndex, nodes: np.ndarray, legs: np.ndarray, dist: np.ndarray
+) -> None:
+    """Lower ``dist`` on every chain with a source to the walk along the chain from it.
+
+    A node at offset ``x`` on a chain with sources at offsets ``x_s`` (legs ``l_s``) is
+    ``min(l_s + |x - x_s|)`` away along it: a running minimum of ``l_s - x_s`` forwards and
+    of ``l_s + x_s`` backwards over the chain's nodes in order of offset.
+    """
+    on = chains.core_of[nodes] < 0
+    src, leg = nodes[on], legs[on]
+    if not len(src):
+        return
+    chain = chains.chain[src]
+    touched = np.unique(chain)
+    sizes = index.chain_size[touched]
+    sub_start = np.r_[0, np.cumsum(sizes)[:-1]]
+    rows = _ranges(index.chain_start[touched], sizes)
+    members = index.layout[rows]
+    segment = np.repeat(np.arange(len(touched)), sizes)
+    at = sub_start[np.searchsorted(touched, chain)] + index.position[src] \
+        - index.chain_start[chain]
+    x = chains.off_a[members]
+    forward = np.full(len(members), np.inf)
+    forward[at] = leg - x[at]
+    backward = np.full(len(members), np.inf)
+    backward[at] = leg + x[at]
+    forward = _running_min(forward, segment) + x
+    backward = _running_min(backward[::-1], segment[::-1])[::-1] - x
+    dist[members] = np.minimum(dist[members], np.minimum(forward, backward))
+
+
+def _running_min(values: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Cumulative minimum of ``values`` restarting wherever ``segment`` changes.
+
+    Doubling steps (each element takes the minimum of itself and the one ``shift``
+    before it in the same segment): exact, and log2(longest segment) passes.
+    """
+    out = values.copy()
+    shift = 1
+    while shift < len(out):
+        same = segment[shift:] == segment[:-shift]
+        if not same.any():
+            break
+        np.minimum(out[shift:], np.where(same, out[:-shift], np.inf), out=out[shift:])
+        shift *= 2
+    return out
+
+
+def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The indices ``starts[i] … starts[i] + sizes[i] - 1`` of every range, in order."""
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(sizes)[:-1]], sizes)
+    return offsets + np.arange(int(sizes.sum()))
 
 
 @dataclass
@@ -486,6 +853,7 @@ class PlotAccess:
     n_plots: int
     xy: np.ndarray | None = None
     _joins: Joins | None = field(default=None, init=False, repr=False)
+    _starts: np.ndarray | None = field(default=None, init=False, repr=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False)
 
     def cached(self, key: tuple, make: Callable[[], Joins]) -> Joins:
@@ -516,7 +884,9 @@ class PlotAccess:
         out = np.full(self.n_plots, np.inf)
         if not len(joins.owner):
             return out
-        starts = joins.starts()
+        if self._starts is None:
+            self._starts = joins.starts()
+        starts = self._starts
         totals = joins.leg + np.asarray(node_values)[joins.node]
         out[joins.owner[starts]] = np.minimum.reduceat(totals, starts)
         return out
@@ -575,11 +945,51 @@ def plot_access(
 ) -> PlotAccess:
     """Join plots to the network by their boundary (or their point).
 
-    All outlines are sampled in one vectorised call and snapped in one tree query.
+    All outlines are sampled in vectorised calls and snapped in tree queries, with the
+    joins of :meth:`PlotAccess.joins` made at once; many plots are shared out in blocks
+    over the processor's cores (the tree query, GEOS and numpy's sort run outside
+    Python's lock). The result does not depend on the blocks.
     """
-    xy, owner = access_points(geoms, settings.boundary_step_m)
-    nodes, legs = net.snap(xy, settings.snap_candidates, settings.max_snap_m)
-    return PlotAccess(owner=owner, nodes=nodes, legs=legs, n_plots=len(geoms), xy=xy)
+    arr = geoms.to_numpy()
+    blocks = _blocks(len(arr))
+    if len(blocks) == 1:
+        parts = [_access_block(net, arr, settings, 0)]
+    else:
+        net._grid()  # built once, before the threads that share it
+        with ThreadPoolExecutor(len(blocks)) as pool:
+            parts = list(pool.map(
+                lambda b: _access_block(net, arr[b[0] : b[1]], settings, b[0]), blocks
+            ))
+    xy, owner, nodes, legs = (np.concatenate([p[i] for p in parts]) for i in range(4))
+    access = PlotAccess(owner=owner, nodes=nodes, legs=legs, n_plots=len(arr), xy=xy)
+    access._joins = Joins(*(np.concatenate([getattr(p[4], f) for p in parts])
+                            for f in ("owner", "node", "leg")))
+    return access
+
+
+def _blocks(n: int) -> list[tuple[int, int]]:
+    """Ranges of plots joined in parallel: one per core for many plots, else one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = max(1, min(cores or 1, n // _PLOTS_PER_BLOCK))
+    edges = np.linspace(0, n, count + 1).astype(int)
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+def _access_block(
+    net: WalkNetwork, arr: np.ndarray, settings: NetworkSettings, first: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Joins]:
+    """Access samples, their candidates and the joins of the plots ``first …``."""
+    xy, owner = _outline_points(arr, settings.boundary_step_m)
+    owner = owner + first
+    nodes, legs = net.snap(xy, settings.snap_candidates, settings.max_snap_m, workers=1)
+    if len(xy) < _GRID_SNAP:
+        return xy, owner, nodes, legs, Joins.from_candidates(owner, nodes, legs,
+                                                             net.n_nodes + 1)
+    # Many plots: their joins made by compiled code (numba is loaded for the grid search).
+    size = nodes.size
+    out = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
+    count = _kernel(_joins_by_owner)(owner, nodes, legs, net.n_nodes, *out)
+    return xy, owner, nodes, legs, Joins(*(a[:count] for a in out))
 
 
 def isochrones(
