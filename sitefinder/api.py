@@ -39,7 +39,7 @@ import pandas as pd
 from pyproj import CRS
 
 from sitefinder import __version__
-from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, layouts_by_units, plan_units
+from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, CeilingLayouts, LayoutRun
 from sitefinder.config import Scenario, default_scenario, load_scenario, network_categories
 from sitefinder.derived import Ledger
 from sitefinder.errors import InputError
@@ -140,7 +140,7 @@ class Study:
         self._empty: set[str] = set()
         self._districts: gpd.GeoDataFrame | None = None
         self._existing: gpd.GeoDataFrame | None = None
-        self._layouts: np.ndarray | None = None
+        self._layouts: CeilingLayouts | None = None
         # Plots that all miss the extract but would fall inside read as lon/lat (or with
         # lat/lon swapped) have the wrong CRS: say so now, not "outside the network" later.
         # The extract is read here only when such a reading is possible at all.
@@ -336,41 +336,55 @@ class Study:
                 # A damaged cache file is reported, deleted and measured again.
                 cached = read_cache(cache_file, check=lambda v: (
                     isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], pd.DataFrame)
-                    and v[0].index.equals(self.plots.index)))
+                    and v[0].index.equals(self.plots.index)
+                    # One layout per plot (an older version kept a table per unit count).
+                    and isinstance(v[2], CeilingLayouts) and len(v[2]) == len(self.plots)))
             if cached is not None:
                 self._metrics, self._empty, self._layouts = cached
                 self.cache_hit = True
                 return self._metrics
-        bar = step_bar(4, "measuring")
-        _ = self.osm
-        bar.update()
-        layers = self.layers
-        bar.update()
-        net = self.network
-        bar.update()
-        with self._timed("measure"):
-            metrics = compute_metrics(self.plots, net, layers, self.scenario)
-        if (metrics["status"] == "outside_network").any() and not (metrics["status"] == "ok").any():
-            # Not one plot reached the network: a wrong UTM zone is the usual cause.
-            check_utm_zone(self.plots, self._file_crs, self.osm.bounds, path=self.plots_path)
-        with self._timed("raster metrics"):
-            plots = self.plots.assign(status=metrics["status"])
-            rasters = raster_metrics(
-                plots, self.scenario.measure, self.layers_dir, lambda: self.osm
-            )
-        with self._timed("unit layout"):
-            ceiling = self.scenario.capacity.model_copy(
-                update={"max_units_per_site": HARD_MAX_UNITS_PER_SITE, "min_units_per_site": 1}
-            )
+        ceiling = self.scenario.capacity.model_copy(
+            update={"max_units_per_site": HARD_MAX_UNITS_PER_SITE, "min_units_per_site": 1}
+        )
+
+        def layable(plots: gpd.GeoDataFrame) -> pd.Series:
             # Points (e.g. CSV with lat/lon) have no outline to lay units out on: unknown.
-            usable = (plots["status"] == "ok") & plots.geometry.geom_type.isin(
+            return (plots["status"] == "ok") & plots.geometry.geom_type.isin(
                 ["Polygon", "MultiPolygon"]
             )
-            layout = plan_units(plots.loc[usable], ceiling)
-            capacity = pd.DataFrame(
-                {"capacity_max_units": layout["capacity_units"].reindex(plots.index)}
-            )
-            self._layouts = layouts_by_units(layout["layout"].reindex(plots.index))
+
+        # The layout needs only the plots: from POOL_MIN_PLOTS plots on, forked workers
+        # start on it now, while this process is still small, and work beside the reading
+        # and measuring below; this process joins in when it gets to the layout.
+        layout_run = LayoutRun(self.plots.loc[layable(self.plots)], ceiling)
+        try:
+            bar = step_bar(4, "measuring")
+            _ = self.osm
+            bar.update()
+            layers = self.layers
+            bar.update()
+            net = self.network
+            bar.update()
+            with self._timed("measure"):
+                metrics = compute_metrics(self.plots, net, layers, self.scenario)
+            reached = metrics["status"] == "ok"
+            if (metrics["status"] == "outside_network").any() and not reached.any():
+                # Not one plot reached the network: a wrong UTM zone is the usual cause.
+                check_utm_zone(self.plots, self._file_crs, self.osm.bounds, path=self.plots_path)
+            with self._timed("raster metrics"):
+                plots = self.plots.assign(status=metrics["status"])
+                rasters = raster_metrics(
+                    plots, self.scenario.measure, self.layers_dir, lambda: self.osm
+                )
+            with self._timed("unit layout"):
+                # Plots that measuring found unusable (outside the network) are left out.
+                layout = layout_run.plan(plots.loc[layable(plots)])
+                capacity = pd.DataFrame(
+                    {"capacity_max_units": layout["capacity_units"].reindex(plots.index)}
+                )
+                self._layouts = CeilingLayouts(layout["layout"].reindex(plots.index))
+        finally:
+            layout_run.close()
         with self._timed("districts"):
             districts = self.districts()
             if districts is not None:
@@ -439,7 +453,7 @@ class Study:
             ranked = base.join(scored.drop(columns=["plot_id"]))
             ranked = gpd.GeoDataFrame(ranked, geometry="geometry", crs=self.crs)
             units = ranked["capacity_units"].fillna(0).to_numpy(dtype=np.int64)
-            ranked["layout"] = self._layouts[np.arange(len(ranked)), units]
+            ranked["layout"] = self._layouts.first(units)
             return order_ranked(ranked)
 
     @classmethod

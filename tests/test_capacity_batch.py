@@ -3,7 +3,7 @@
 The layout of clearly convex plots runs orientation by orientation for many plots at
 once: rotated rings from stacked matrix products, lattices as numbers, fitting positions
 as spans solved from the edges, the greedy on Python integers. The plot-by-plot search
-(:func:`sitefinder.capacity._layout_plot`, still used for the other plots) is the
+(:func:`sitefinder.capacity_search._layout_plot`, still used for the other plots) is the
 definition these tests hold it to: the same unit counts and the same floats in every
 corner, over shapes and settings chosen to reach every branch.
 """
@@ -17,7 +17,7 @@ import pytest
 import shapely
 from shapely import affinity
 
-from sitefinder import capacity
+from sitefinder import capacity_batch, capacity_search
 from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, CapacitySettings
 from tests.test_capacity_fast import X0, Y0, awkward_shapes, greedy_by_definition
 
@@ -55,10 +55,10 @@ def convex_plots(n: int, seed: int) -> list[shapely.Geometry]:
 
 def both_ways(polys: list[shapely.Geometry], settings: CapacitySettings):
     """(units, rings) of the batched layout and of the plot-by-plot one, convex plots only."""
-    plots = capacity._Plots(np.array(polys, dtype=object), settings)
+    plots = capacity_search._Plots(np.array(polys, dtype=object), settings)
     convex = np.flatnonzero(plots.usable & (plots.convex != 0))
-    units, rings = capacity._layout_convex(plots, convex, settings)
-    alone = [capacity._layout_plot(plots, i, settings) for i in convex.tolist()]
+    units, rings = capacity_batch._layout_convex(plots, convex, settings)
+    alone = [capacity_search._layout_plot(plots, i, settings) for i in convex.tolist()]
     return convex, (units, rings), alone
 
 
@@ -93,24 +93,24 @@ def test_fitting_spans_are_the_positions_of_the_fits_grid():
     s = CapacitySettings()
     w, h = s.unit_width_m, s.unit_length_m
     shapes = [p for p in convex_plots(40, seed=5)]
-    plots = capacity._Plots(np.array(shapes, dtype=object), s)
+    plots = capacity_search._Plots(np.array(shapes, dtype=object), s)
     members = np.flatnonzero(plots.usable & (plots.convex != 0))
     steps = np.maximum(s.position_step_m, np.sqrt(plots.build_area[members] / 20_000))
     compared = near = 0
     for k in range(s.n_angles):
         angles = (plots.base[members] + k * 180.0 / s.n_angles) % 180.0
-        frame = capacity._Frame(plots, members, angles, steps, s)
+        frame = capacity_batch._Frame(plots, members, angles, steps, s)
         keep = np.flatnonzero((frame.x.count > 0) & (frame.y.count > 0))
-        fits = capacity._FrameFits(plots, frame, keep, s)
+        fits = capacity_batch._FrameFits(plots, frame, keep, s)
         near += fits.near[0].size
         for j, m in enumerate(keep.tolist()):
             i = int(members[m])
-            xy_rot = plots.local_xy(i) @ capacity._rotation(-float(angles[m])).T
+            xy_rot = plots.local_xy(i) @ capacity_search._rotation(-float(angles[m])).T
             xs = np.arange(xy_rot[:, 0].min(), xy_rot[:, 0].max() - w + 1e-9, steps[m])
             ys = np.arange(xy_rot[:, 1].min(), xy_rot[:, 1].max() - h + 1e-9, steps[m])
             assert np.array_equal(fits.x.at(np.full(xs.size, j), np.arange(xs.size)), xs)
-            b_rot = capacity._Rotated(plots.build[i], xy_rot)
-            expected = capacity._convex_fits_xy(
+            b_rot = capacity_search._Rotated(plots.build[i], xy_rot)
+            expected = capacity_search._convex_fits_xy(
                 xy_rot, plots.convex[i] > 0, xs, ys, w, h, b_rot)
             for by_rows, grid in ((True, expected), (False, expected.T)):
                 ints, widths = fits.bits(by_rows)
@@ -127,7 +127,7 @@ def test_lattice_positions_are_the_floats_of_numpy_arange():
     low = rng.uniform(-40, 10, 5000) * rng.choice([1.0, 1e-3, 1e-9], 5000)
     high = low + rng.uniform(-2, 50, 5000)
     step = np.where(rng.random(5000) < 0.5, 1.0, rng.uniform(0.1, 3, 5000))
-    axis = capacity._Axis.between(low, high, step)
+    axis = capacity_batch._Axis.between(low, high, step)
     for k in range(low.size):
         expected = np.arange(low[k], high[k], step[k])
         assert axis.count[k] == expected.size
@@ -138,12 +138,12 @@ def test_lattice_positions_are_the_floats_of_numpy_arange():
 def test_rings_rotated_together_are_those_rotated_one_by_one():
     s = CapacitySettings()
     shapes = awkward_shapes() + convex_plots(30, seed=9)
-    plots = capacity._Plots(np.array(shapes, dtype=object), s)
+    plots = capacity_search._Plots(np.array(shapes, dtype=object), s)
     members = np.flatnonzero(plots.usable)
     sizes = plots.start[members + 1] - plots.start[members]
     angles = np.random.default_rng(1).uniform(0, 180, members.size)
-    together = capacity._rotate_rings(plots, members, sizes, angles)
-    alone = np.concatenate([plots.local_xy(i) @ capacity._rotation(-a).T
+    together = capacity_batch._rotate_rings(plots, members, sizes, angles)
+    alone = np.concatenate([plots.local_xy(i) @ capacity_search._rotation(-a).T
                             for i, a in zip(members.tolist(), angles.tolist(), strict=True)])
     assert np.array_equal(together, alone)
 
@@ -156,8 +156,8 @@ def test_convexity_of_all_plots_is_that_of_one_plot_at_a_time(setback):
         affinity.translate(nearly_straight, X0, Y0),
         affinity.translate(shapely.box(0, 0, 40, 30).reverse(), X0, Y0),  # clockwise
     ]
-    plots = capacity._Plots(np.array(shapes, dtype=object), s)
-    alone = [capacity._clearly_convex_xy(plots.local_xy(i)) if plots.one_ring[i] else 0
+    plots = capacity_search._Plots(np.array(shapes, dtype=object), s)
+    alone = [capacity_search._clearly_convex_xy(plots.local_xy(i)) if plots.one_ring[i] else 0
              for i in range(len(shapes))]
     assert plots.convex.tolist() == alone
     assert {-1, 0} <= set(alone) if setback else {-1, 0, 1} <= set(alone)
@@ -167,7 +167,7 @@ def test_convexity_of_all_plots_is_that_of_one_plot_at_a_time(setback):
 def test_greedy_on_tiny_grids_equals_the_pairwise_definition(spacing):
     """Grids narrower than the stencil: rows of bits must not run into each other."""
     s = CapacitySettings(unit_spacing_m=spacing)
-    stencil = capacity._Stencil(s, 1.0)
+    stencil = capacity_search._Stencil(s, 1.0)
     rng = np.random.default_rng(0)
     for _ in range(300):
         ny, nx = rng.integers(1, 30), rng.integers(1, 5)
@@ -176,7 +176,7 @@ def test_greedy_on_tiny_grids_equals_the_pairwise_definition(spacing):
         fits = rng.random((ny, nx)) < 0.7
         xs, ys = np.arange(nx, dtype=float), np.arange(ny, dtype=float)
         fast = [list(zip(*(a.tolist() for a in p.cells()), strict=True))
-                for p in capacity._fill_orders(fits, stencil, HARD_MAX_UNITS_PER_SITE)]
+                for p in capacity_search._fill_orders(fits, stencil, HARD_MAX_UNITS_PER_SITE)]
         assert fast == greedy_by_definition(fits, xs, ys, s, HARD_MAX_UNITS_PER_SITE)
 
 
@@ -184,20 +184,20 @@ def test_a_unit_count_reached_early_stops_the_search():
     """A plot that takes the most units in its first orientation is not searched further."""
     s = CapacitySettings(max_units_per_site=1)
     box = shapely.box(X0, Y0, X0 + 40, Y0 + 30)
-    plots = capacity._Plots(np.array([box], dtype=object), s)
+    plots = capacity_search._Plots(np.array([box], dtype=object), s)
     frames = []
-    original = capacity._Frame
+    original = capacity_batch._Frame
 
     class Counted(original):
         def __init__(self, *args, **kwargs):
             frames.append(1)
             super().__init__(*args, **kwargs)
 
-    capacity._Frame = Counted
+    capacity_batch._Frame = Counted
     try:
-        units, _ = capacity._layout_convex(plots, np.array([0]), s)
+        units, _ = capacity_batch._layout_convex(plots, np.array([0]), s)
     finally:
-        capacity._Frame = original
+        capacity_batch._Frame = original
     assert units.tolist() == [1] and len(frames) == 1
     assert math.isclose(plots.base[0] % 90, 0.0, abs_tol=1e-9)
 
@@ -212,7 +212,7 @@ def test_edge_spans_equal_testing_every_position(bound, strict):
     rng = np.random.default_rng(11)
     n = 4000
     owner = np.arange(n)
-    axis = capacity._Axis.between(rng.uniform(-30, 0, n), rng.uniform(1, 40, n),
+    axis = capacity_batch._Axis.between(rng.uniform(-30, 0, n), rng.uniform(1, 40, n),
                                   np.where(rng.random(n) < 0.5, 1.0, rng.uniform(0.3, 2, n)))
     normal = rng.uniform(-1, 1, n)
     normal[:200] = 0.0  # edges along the line: all or none
@@ -224,7 +224,7 @@ def test_edge_spans_equal_testing_every_position(bound, strict):
     at = np.minimum((rng.random(n) * axis.count).astype(np.int64), axis.count - 1)
     x = axis.at(owner, at)
     term[tie] = (bound - (normal * (x - edge_start) + corner))[tie]
-    tests = capacity._EdgeTests(owner, term, normal, edge_start, corner, axis,
+    tests = capacity_batch._EdgeTests(owner, term, normal, edge_start, corner, axis,
                                 np.full(n, 1e-10))
     first, last = tests.spans(bound, strict)
     moved = 0

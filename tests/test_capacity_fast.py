@@ -20,7 +20,7 @@ import pytest
 import shapely
 from shapely import affinity
 
-from sitefinder import capacity
+from sitefinder import capacity, capacity_search
 from sitefinder.capacity import HARD_MAX_UNITS_PER_SITE, CapacitySettings, plan_units
 from sitefinder.errors import InputError
 from tests.conftest import DEMO_PLOTS, DEMO_SCENARIO, TEST_DATA
@@ -55,10 +55,10 @@ def lattice_cases():
         build = shape.buffer(-s.setback_m, join_style="mitre")
         origin = np.array(build.centroid.coords[0])
         local = shapely.transform(build, lambda xy, o=origin: xy - o)
-        base = capacity._mrr_angle_deg(build)
+        base = capacity_search._mrr_angle_deg(build)
         for k in range(s.n_angles):
             angle = (base + k * 180.0 / s.n_angles) % 180.0
-            rot = capacity._rotation(-angle)
+            rot = capacity_search._rotation(-angle)
             b_rot = shapely.transform(local, lambda xy, r=rot: xy @ r.T)
             minx, miny, maxx, maxy = b_rot.bounds
             xs = np.arange(minx, maxx - w + 1e-9, 1.0)
@@ -71,8 +71,8 @@ def test_fitting_positions_are_exactly_those_geos_covers():
     w, h = s.unit_width_m, s.unit_length_m
     checked = fitting = 0
     for shape, b_rot, xs, ys in lattice_cases():
-        convex = capacity._clearly_convex(b_rot)
-        fits = capacity._fitting_positions(b_rot, convex, xs, ys, w, h)
+        convex = capacity_search._clearly_convex(b_rot)
+        fits = capacity_search._fitting_positions(b_rot, convex, xs, ys, w, h)
         gx, gy = np.meshgrid(xs, ys)
         boxes = shapely.box(gx, gy, gx + w, gy + h)
         assert np.array_equal(fits, shapely.covers(b_rot, boxes)), shape.wkt[:60]
@@ -107,15 +107,15 @@ def greedy_by_definition(fits: np.ndarray, xs: np.ndarray, ys: np.ndarray,
 @pytest.mark.parametrize("spacing", [8.0, 0.0, 3.3])
 def test_greedy_placement_equals_the_pairwise_definition(spacing):
     s = CapacitySettings(unit_spacing_m=spacing)
-    stencil = capacity._Stencil(s, 1.0)
+    stencil = capacity_search._Stencil(s, 1.0)
     compared = 0
     for _, b_rot, xs, ys in lattice_cases():
         if xs.size == 0 or ys.size == 0:
             continue
-        fits = capacity._fitting_positions(b_rot, False, xs, ys, s.unit_width_m,
+        fits = capacity_search._fitting_positions(b_rot, False, xs, ys, s.unit_width_m,
                                            s.unit_length_m)
         fast = [list(zip(*(a.tolist() for a in p.cells()), strict=True))
-                for p in capacity._fill_orders(fits, stencil, HARD_MAX_UNITS_PER_SITE)]
+                for p in capacity_search._fill_orders(fits, stencil, HARD_MAX_UNITS_PER_SITE)]
         assert fast == greedy_by_definition(fits, xs, ys, s, HARD_MAX_UNITS_PER_SITE)
         compared += sum(len(order) for order in fast)
     assert compared > 100
@@ -194,8 +194,8 @@ def test_plots_laid_out_together_equal_plots_laid_out_alone():
 def test_orientations_found_for_all_plots_at_once_are_those_found_one_by_one():
     flat = shapely.Polygon([(X0, Y0), (X0 + 10, Y0), (X0 + 20, Y0)])  # no area: angle 0
     shapes = awkward_shapes() + [flat, shapely.box(X0, Y0, X0 + 30, Y0 + 30)]
-    together = capacity._mrr_angles_deg(np.array(shapes, dtype=object))
-    alone = [capacity._mrr_angle_deg(shape) for shape in shapes]
+    together = capacity_search._mrr_angles_deg(np.array(shapes, dtype=object))
+    alone = [capacity_search._mrr_angle_deg(shape) for shape in shapes]
     assert together.tolist() == alone
     assert len(set(alone)) > 3
 
@@ -258,7 +258,7 @@ def test_a_bad_worker_count_is_a_clear_input_error(monkeypatch, value):
 
 def test_stencil_reaches_every_conflict_and_no_further():
     s = CapacitySettings()
-    stencil = capacity._conflict_stencil(s, 1.0)
+    stencil = capacity_search._conflict_stencil(s, 1.0)
     ky, kx = stencil.shape[0] // 2, stencil.shape[1] // 2
     assert stencil[ky, kx]  # a unit conflicts with one in the same place
     # Side by side: touching walls are too close; the spacing apart is allowed.
