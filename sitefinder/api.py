@@ -300,6 +300,8 @@ class Study:
         osm_sha = file_sha256(self.osm_path)
         parts = {
             "version": __version__,
+            # What the cache file holds; a file of another layout is a miss, not damage.
+            "format": _METRICS_CACHE_FORMAT,
             "plots": file_sha256(self.plots_path),
             # The plots as read (ids, geometry in the local CRS, status): the same file read
             # with another --plots-crs, id column or layer is another set of plots.
@@ -655,6 +657,11 @@ class Study:
         nodes, legs = access.primary(self.network)
         speed = settings.walk_speed_kmh * 1000 / 60
         return isochrones(self.network, nodes, legs, rows["plot_id"].tolist(), minutes, speed)
+
+
+#: Version of the metrics cache file's contents: 2 keeps only the ceiling layouts
+#: (:class:`~sitefinder.capacity.CeilingLayouts`) instead of a table per unit count.
+_METRICS_CACHE_FORMAT = 2
 
 
 @lru_cache(maxsize=8)
