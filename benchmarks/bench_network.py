@@ -36,8 +36,9 @@ from scipy.sparse.csgraph import dijkstra
 from sitefinder import Study
 from sitefinder.config import network_categories
 from sitefinder.measure import FEATURE_STEP_M
-from sitefinder.network import access_points, distance_field, plot_access
+from sitefinder.network import access_points, plot_access
 from sitefinder.network_counts import count_within
+from sitefinder.network_distances import distance_field
 from sitefinder.progress import set_progress
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -51,7 +51,8 @@ from sitefinder.layers import (
     read_layer_file_any,
 )
 from sitefinder.measure import compute_metrics, metric_columns
-from sitefinder.network import WalkNetwork, build_walk_network, isochrones, plot_access
+from sitefinder.network import WalkNetwork, build_walk_network, plot_access
+from sitefinder.network_distances import isochrones
 from sitefinder.outfolder import read_cache, write_cache
 from sitefinder.progress import step_bar
 from sitefinder.raster_metrics import NOISE_PROXY_FILE, raster_metrics
@@ -213,7 +214,9 @@ class Study:
         key = self._cache_key() if self.cache_dir is not None else None
         if key is None:
             return None
-        code = _code_digest("sitefinder.network", "sitefinder.network_counts", "sitefinder.layers")
+        code = _code_digest("sitefinder.network", "sitefinder.network_chains",
+                            "sitefinder.network_distances", "sitefinder.network_counts",
+                            "sitefinder.layers")
         return self.cache_dir / f"{what}-{key}-{code[:12]}.pkl"
 
     def _load_context(self) -> bool:

@@ -14,8 +14,9 @@ import shapely
 
 from sitefinder.config import ExposureSettings, Scenario, nearest_layers, network_categories
 from sitefinder.layers import LayerSet
-from sitefinder.network import WalkNetwork, access_points, distance_field, plot_access
+from sitefinder.network import WalkNetwork, access_points, plot_access
 from sitefinder.network_counts import count_within
+from sitefinder.network_distances import distance_field
 from sitefinder.progress import progress
 from sitefinder.proximity import PlotSet, proximity
 from sitefinder.sources.gtfs import stop_frequencies

@@ -23,7 +23,8 @@ import shapely
 from sitefinder.config import network_categories
 from sitefinder.errors import InputError
 from sitefinder.measure import FEATURE_STEP_M
-from sitefinder.network import PathTree, PlotAccess, access_points, plot_access, shortest_path_tree
+from sitefinder.network import PlotAccess, access_points, plot_access
+from sitefinder.network_distances import PathTree, shortest_path_tree
 from sitefinder.sources.plots import STATUS_OK
 
 if TYPE_CHECKING:

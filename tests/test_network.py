@@ -10,15 +10,9 @@ import shapely
 from pyproj import CRS
 
 from sitefinder.layers import extract_layer
-from sitefinder.network import (
-    access_points,
-    build_walk_network,
-    distance_field,
-    plot_access,
-    shortest_path_tree,
-    walkable_ways,
-)
+from sitefinder.network import access_points, build_walk_network, plot_access, walkable_ways
 from sitefinder.network_counts import count_within
+from sitefinder.network_distances import distance_field, shortest_path_tree
 
 CRS_LOCAL = CRS.from_epsg(25832)
 X0, Y0 = 597_000.0, 6_643_000.0  # central Oslo in EPSG:25832, for synthetic test streets

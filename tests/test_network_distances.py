@@ -1,6 +1,6 @@
 """Distances on the contracted network equal a plain Dijkstra over every node (issue 12).
 
-:func:`~sitefinder.network.distance_field` searches only the junctions and spreads the
+:func:`~sitefinder.network_distances.distance_field` searches only the junctions and spreads the
 result along the chains of pass-through nodes. Here, on the real Oslo extract, every
 node's distance and every plot's distance must be what one scipy Dijkstra over the whole
 graph gives from the same joins: for features and plots on the same chain, at dead ends,
@@ -19,7 +19,8 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from sitefinder import network
-from sitefinder.network import Joins, access_points, distance_field, plot_access
+from sitefinder.network import Joins, access_points, plot_access
+from sitefinder.network_distances import distance_field
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ from scipy.spatial import cKDTree
 
 from sitefinder.errors import InputError
 from sitefinder.measure import FEATURE_STEP_M
-from sitefinder.network import access_points, distance_field, plot_access
+from sitefinder.network import access_points, plot_access
+from sitefinder.network_distances import distance_field
 from sitefinder.routes import ROUTE_CATEGORIES, walking_routes
 
 
