@@ -142,6 +142,8 @@ class Study:
         self._districts: gpd.GeoDataFrame | None = None
         self._existing: gpd.GeoDataFrame | None = None
         self._layouts: CeilingLayouts | None = None
+        # Whether the unit layout was served by the workers started before reading OSM.
+        self._layout_started_ahead: bool | None = None
         # Plots that all miss the extract but would fall inside read as lon/lat (or with
         # lat/lon swapped) have the wrong CRS: say so now, not "outside the network" later.
         # The extract is read here only when such a reading is possible at all.
@@ -334,34 +336,46 @@ class Study:
         """The raw metrics table (one row per plot, index aligned with :attr:`plots`)."""
         if self._metrics is not None:
             return self._metrics
+        if self._load_cached_metrics():
+            return self._metrics
+        self._measure()
+        if self.cache_dir is not None:
+            key = self._cache_key()
+            if key:
+                # Written whole or not at all (temporary file, then os.replace).
+                write_cache(self.cache_dir / f"metrics-{key}.pkl",
+                            (self._metrics, self._empty, self._layouts))
+                self._save_context()
+        return self._metrics
+
+    def _load_cached_metrics(self) -> bool:
+        """Metrics, empty layers and layouts from the cache; False when they must be measured."""
         key = self._cache_key() if self.cache_dir is not None else None
         cache_file = self.cache_dir / f"metrics-{key}.pkl" if key and self.cache_dir else None
-        if cache_file is not None and cache_file.exists():
-            with self._timed("load cached metrics"):
-                # A damaged cache file is reported, deleted and measured again.
-                cached = read_cache(cache_file, check=lambda v: (
-                    isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], pd.DataFrame)
-                    and v[0].index.equals(self.plots.index)
-                    # One layout per plot (an older version kept a table per unit count).
-                    and isinstance(v[2], CeilingLayouts) and len(v[2]) == len(self.plots)))
-            if cached is not None:
-                self._metrics, self._empty, self._layouts = cached
-                self.cache_hit = True
-                return self._metrics
+        if cache_file is None or not cache_file.exists():
+            return False
+        with self._timed("load cached metrics"):
+            # A damaged cache file is reported, deleted and measured again.
+            cached = read_cache(cache_file, check=lambda v: (
+                isinstance(v, tuple) and len(v) == 3 and isinstance(v[0], pd.DataFrame)
+                and v[0].index.equals(self.plots.index)
+                # One layout per plot (an older version kept a table per unit count).
+                and isinstance(v[2], CeilingLayouts) and len(v[2]) == len(self.plots)))
+        if cached is None:
+            return False
+        self._metrics, self._empty, self._layouts = cached
+        self.cache_hit = True
+        return True
+
+    def _measure(self) -> None:
+        """Measure every plot: network, surroundings, rasters, unit layout, districts."""
         ceiling = self.scenario.capacity.model_copy(
             update={"max_units_per_site": HARD_MAX_UNITS_PER_SITE, "min_units_per_site": 1}
         )
-
-        def layable(plots: gpd.GeoDataFrame) -> pd.Series:
-            # Points (e.g. CSV with lat/lon) have no outline to lay units out on: unknown.
-            return (plots["status"] == "ok") & plots.geometry.geom_type.isin(
-                ["Polygon", "MultiPolygon"]
-            )
-
         # The layout needs only the plots: from POOL_MIN_PLOTS plots on, forked workers
         # start on it now, while this process is still small, and work beside the reading
         # and measuring below; this process joins in when it gets to the layout.
-        layout_run = LayoutRun(self.plots.loc[layable(self.plots)], ceiling)
+        layout_run = LayoutRun(self.plots.loc[_layable(self.plots)], ceiling)
         try:
             bar = step_bar(4, "measuring")
             _ = self.osm
@@ -372,24 +386,25 @@ class Study:
             bar.update()
             with self._timed("measure"):
                 metrics = compute_metrics(self.plots, net, layers, self.scenario)
-            reached = metrics["status"] == "ok"
-            if (metrics["status"] == "outside_network").any() and not reached.any():
+            if (metrics["status"] == "outside_network").any() and not (
+                    metrics["status"] == "ok").any():
                 # Not one plot reached the network: a wrong UTM zone is the usual cause.
                 check_utm_zone(self.plots, self._file_crs, self.osm.bounds, path=self.plots_path)
+            plots = self.plots.assign(status=metrics["status"])
             with self._timed("raster metrics"):
-                plots = self.plots.assign(status=metrics["status"])
                 rasters = raster_metrics(
                     plots, self.scenario.measure, self.layers_dir, lambda: self.osm
                 )
             with self._timed("unit layout"):
                 # Plots that measuring found unusable (outside the network) are left out.
-                layout = layout_run.plan(plots.loc[layable(plots)])
-                capacity = pd.DataFrame(
-                    {"capacity_max_units": layout["capacity_units"].reindex(plots.index)}
-                )
-                self._layouts = CeilingLayouts(layout["layout"].reindex(plots.index))
+                layout = layout_run.plan(plots.loc[_layable(plots)])
+                self._layout_started_ahead = layout_run.used_ahead
         finally:
             layout_run.close()
+        capacity = pd.DataFrame(
+            {"capacity_max_units": layout["capacity_units"].reindex(plots.index)}
+        )
+        self._layouts = CeilingLayouts(layout["layout"].reindex(plots.index))
         with self._timed("districts"):
             districts = self.districts()
             if districts is not None:
@@ -403,14 +418,6 @@ class Study:
         self._empty = layers.empty()
         bar.update()
         bar.close()
-        if self.cache_dir is not None:
-            key = self._cache_key()
-            if key:
-                # Written whole or not at all (temporary file, then os.replace).
-                write_cache(self.cache_dir / f"metrics-{key}.pkl",
-                            (self._metrics, self._empty, self._layouts))
-                self._save_context()
-        return self._metrics
 
     def score(
         self, scenario: Scenario | str | Path | None = None, *, explain: bool = True
@@ -660,6 +667,11 @@ class Study:
         nodes, legs = access.primary(self.network)
         speed = settings.walk_speed_kmh * 1000 / 60
         return isochrones(self.network, nodes, legs, rows["plot_id"].tolist(), minutes, speed)
+
+
+def _layable(plots: gpd.GeoDataFrame) -> pd.Series:
+    """Plots a layout is drawn on: status ok and an outline (a CSV's lat/lon point has none)."""
+    return (plots["status"] == "ok") & plots.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
 
 
 #: Version of the metrics cache file's contents: 2 keeps only the ceiling layouts

@@ -62,6 +62,7 @@ import operator
 import os
 import sys
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 
 import geopandas as gpd
@@ -79,6 +80,7 @@ from sitefinder.capacity_search import (
 )
 from sitefinder.errors import InputError, SitefinderError
 from sitefinder.language import fmt_number
+from sitefinder.parallel import usable_cpus
 from sitefinder.progress import progress
 
 # The settings live in the light settings module (reading a scenario loads no geodata
@@ -152,12 +154,6 @@ def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry | None:
         if parts:
             return shapely.union_all(parts)
     return None
-
-
-def _layout_one(plot: shapely.Geometry, settings: CapacitySettings) -> tuple[int, shapely.Geometry]:
-    """Lay units out on one polygonal plot; return (units, MultiPolygon of footprints)."""
-    units, layouts = _layout_batch(np.array([plot], dtype=object), settings)
-    return int(units[0]), layouts[0]
 
 
 def _layout_batch(
@@ -331,8 +327,7 @@ def layout_workers(n_plots: int) -> int:
     if (n_plots < POOL_MIN_PLOTS or not sys.platform.startswith("linux")
             or multiprocessing.current_process().daemon):
         return 1
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(wanted, cpus or 1))
+    return max(1, min(wanted, usable_cpus()))
 
 
 #: Plots per chunk handed out to the processes: small enough that a process slowed by
@@ -371,7 +366,10 @@ def _work(job: _Job, send: object) -> None:
     """A worker process: lay out chunks until none is left, then send them home.
 
     The layouts travel as WKB (exact floats) by chunk number; a failure travels as its
-    traceback, so the calling process can say what went wrong.
+    traceback, so the calling process can say what went wrong. The worker is forked,
+    maybe while the parent had other threads (a progress bar's monitor, a notebook
+    kernel's): it must not print, log or draw progress, whose locks such a thread may
+    have held at the fork.
     """
     try:
         done = {}
@@ -391,16 +389,20 @@ class _Workers:
     def __init__(self, job: _Job, n: int) -> None:
         context = multiprocessing.get_context("fork")
         self._processes, self._pipes = [], []
-        for _ in range(n):
-            receive, send = context.Pipe(duplex=False)
-            # Forked: the worker inherits the job (plots included) instead of a copy.
-            process = context.Process(target=_work, args=(job, send), daemon=True)
-            process.start()
-            # Only the worker holds the sending end now: if it dies, reading here ends
-            # (EOFError) instead of waiting forever.
-            send.close()
-            self._processes.append(process)
-            self._pipes.append(receive)
+        try:
+            for _ in range(n):
+                receive, send = context.Pipe(duplex=False)
+                self._pipes.append(receive)
+                # Forked: the worker inherits the job (plots included) instead of a copy.
+                process = context.Process(target=_work, args=(job, send), daemon=True)
+                process.start()
+                self._processes.append(process)
+                # Only the worker holds the sending end now: if it dies, reading here
+                # ends (EOFError) instead of waiting forever.
+                send.close()
+        except BaseException:
+            self.close()  # a fork that failed leaves none of the others running
+            raise
 
     def collect(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         """The workers' chunks (units, layouts) by chunk number, once they are done."""
@@ -470,6 +472,10 @@ class LayoutRun:
         self._job: _Job | None = None
         self._workers: _Workers | None = None
         self._result: pd.DataFrame | None = None
+        self._finalizer: weakref.finalize | None = None
+        #: Whether :meth:`plan` served its plots from the layouts started ahead (None
+        #: until asked, False when they had to be laid out afresh).
+        self.used_ahead: bool | None = None
         if layout_workers(len(plots)) == 1:
             return  # nothing to start ahead: the plots are prepared when laid out
         self._polys = self._polygons()
@@ -478,6 +484,9 @@ class LayoutRun:
         if n > 1:
             self._job = _Job(placed, settings, multiprocessing.get_context("fork").Value("q", 0))
             self._workers = _Workers(self._job, n - 1)
+            # A run dropped without close() still stops its workers (they would otherwise
+            # wait on their pipes until the program ends, each holding a copy of it).
+            self._finalizer = weakref.finalize(self, self._workers.close)
 
     def _polygons(self) -> np.ndarray:
         return _polygons(np.asarray(self._plots.geometry.array, dtype=object))
@@ -490,9 +499,9 @@ class LayoutRun:
 
     def close(self) -> None:
         """Stop and reap the worker processes, if any still run."""
-        if self._workers is not None:
-            self._workers.close()
-            self._workers = None
+        if self._finalizer is not None:
+            self._finalizer()  # runs _Workers.close once, and never again at collection
+        self._workers = None
 
     def plan(self, plots: gpd.GeoDataFrame | None = None) -> pd.DataFrame:
         """:func:`plan_units` of ``plots`` (default: the run's plots).
@@ -509,9 +518,11 @@ class LayoutRun:
             As :func:`plan_units`, indexed like ``plots``.
         """
         if plots is None or plots is self._plots:
+            self.used_ahead = self._job is not None
             return self._all()
         rows = _rows_of(self._plots, plots)
-        if rows is None or self._job is None:
+        self.used_ahead = rows is not None and self._job is not None
+        if not self.used_ahead:
             # Nothing laid out ahead for these plots: no need to lay out the others too.
             self.close()
             return plan_units(plots, self._settings)

@@ -22,7 +22,6 @@ computed"):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from sitefinder.config import NetworkSettings
+from sitefinder.parallel import compiled, usable_cpus
 
 if TYPE_CHECKING:
     from sitefinder.network_chains import Chains
@@ -217,7 +217,7 @@ class _NodeGrid:
         nodes = np.empty((len(points), k), dtype=np.int64)
         legs = np.empty((len(points), k))
         tie = np.empty(len(points), dtype=np.bool_)
-        _grid_kernel()(
+        _grid_nearest(
             np.ascontiguousarray(points, dtype=float), self.x, self.y, self.order,
             self.start, float(self.origin[0]), float(self.origin[1]), self.size, self.width,
             self.height, float(max_dist), n, nodes, legs, tie,
@@ -228,30 +228,7 @@ class _NodeGrid:
         return nodes, legs
 
 
-_KERNELS: dict[Callable, Callable] = {}
-
-
-def _kernel(function: Callable) -> Callable:
-    """``function`` compiled by numba (imported on first use), releasing the GIL.
-
-    Kept in numba's disk cache; where no folder for it is writable, every process
-    compiles instead.
-    """
-    if function not in _KERNELS:
-        from numba import njit
-
-        try:
-            _KERNELS[function] = njit(cache=True, nogil=True)(function)
-        except RuntimeError:
-            _KERNELS[function] = njit(nogil=True)(function)
-    return _KERNELS[function]
-
-
-def _grid_kernel() -> Callable:
-    """The compiled nearest-node search."""
-    return _kernel(_grid_nearest)
-
-
+@compiled
 def _joins_by_owner(owner, nodes, legs, n, out_owner, out_node, out_leg):  # pragma: no cover
     """:meth:`Joins.from_candidates` for rows grouped by owner (compiled); returns the count.
 
@@ -286,6 +263,7 @@ def _joins_by_owner(owner, nodes, legs, n, out_owner, out_node, out_leg):  # pra
     return count
 
 
+@compiled
 def _grid_nearest(  # pragma: no cover - compiled
     points, nx, ny, order, start, ox, oy, size, width, height, max_dist, n, nodes, legs, tie,
 ):
@@ -704,8 +682,7 @@ def plot_access(
 
 def _blocks(n: int) -> list[tuple[int, int]]:
     """Ranges of plots joined in parallel: one per core for many plots, else one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    count = max(1, min(cores or 1, n // _PLOTS_PER_BLOCK))
+    count = max(1, min(usable_cpus(), n // _PLOTS_PER_BLOCK))
     edges = np.linspace(0, n, count + 1).astype(int)
     return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
@@ -723,7 +700,7 @@ def _access_block(
     # Many plots: their joins made by compiled code (numba is loaded for the grid search).
     size = nodes.size
     out = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size)
-    count = _kernel(_joins_by_owner)(owner, nodes, legs, net.n_nodes, *out)
+    count = _joins_by_owner(owner, nodes, legs, net.n_nodes, *out)
     return xy, owner, nodes, legs, Joins(*(a[:count] for a in out))
 
 

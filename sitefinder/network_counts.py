@@ -11,16 +11,15 @@ times the network, and no table of distances is held. The searches run on a few 
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from sitefinder.config import NetworkSettings
 from sitefinder.network import _EPS, Joins, PlotAccess, WalkNetwork
 from sitefinder.network_chains import Chains
+from sitefinder.parallel import compiled, usable_cpus
 
 # Width of the buckets of the search queue (see _search). Any width gives the
 # same distances; narrower means more buckets to step through, wider more nodes
@@ -31,7 +30,7 @@ _BUCKET_M = 5.0
 # split does not depend on the machine, so summed weights (floats) are the same on any.
 _PARALLEL_SOURCES = 64
 _PARTS = 4
-_THREADS = max(1, min(_PARTS, os.cpu_count() or 1))
+_THREADS = min(_PARTS, usable_cpus())
 
 
 def count_within(
@@ -43,7 +42,6 @@ def count_within(
     *,
     feature_owner: np.ndarray | None = None,
     weights: np.ndarray | None = None,
-    memory_floats: int = 20_000_000,
 ) -> np.ndarray:
     """Number (or weighted sum) of features within ``limit_m`` walking of each plot.
 
@@ -72,8 +70,6 @@ def count_within(
     weights : ndarray, optional
         Per-feature weight (e.g. departures per hour at a stop); the result is then the
         sum of weights within reach instead of a count.
-    memory_floats : int
-        Accepted for compatibility and unused: the searches hold no table of distances.
 
     Returns
     -------
@@ -251,19 +247,7 @@ def _pairs_along_chains(
 # dense table of distances to read back.
 
 
-def _compiled(function):
-    """``function`` compiled by numba, releasing the GIL, kept in numba's disk cache.
-
-    The cache saves the second of compiling in every new process; where no folder for
-    it is writable, numba refuses to cache, and each process compiles instead.
-    """
-    try:
-        return njit(cache=True, nogil=True)(function)
-    except RuntimeError:
-        return njit(nogil=True)(function)
-
-
-@_compiled
+@compiled
 def _sum_within(  # pragma: no cover - compiled
     indptr, indices, data, src_ptr, src_node, src_leg, tgt_ptr, tgt_member, tgt_leg,
     along_ptr, along_member, limit, weight, n_target, from_plots, first, step, sums,
@@ -306,7 +290,7 @@ def _sum_within(  # pragma: no cover - compiled
                 sums[found[i]] += weight[s]
 
 
-@_compiled
+@compiled
 def _core_by_node(  # pragma: no cover - compiled
     owner, node, leg, core_of, end_a, end_b, off_a, off_b, limit, n_core, n_owners,
 ):
@@ -358,7 +342,7 @@ def _core_by_node(  # pragma: no cover - compiled
     return kept, out_owner[:w].copy(), out_leg[:w].copy()
 
 
-@_compiled
+@compiled
 def _space(n, limit, capacity):  # pragma: no cover - compiled
     """Working arrays of :func:`_search` for ``n`` nodes and ``capacity`` queue entries.
 
@@ -372,7 +356,7 @@ def _space(n, limit, capacity):  # pragma: no cover - compiled
             np.empty(capacity, np.int64), np.empty(capacity))
 
 
-@_compiled
+@compiled
 def _search(  # pragma: no cover - compiled
     indptr, indices, data, start_node, start_dist, limit, space,
 ):

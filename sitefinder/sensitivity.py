@@ -36,7 +36,6 @@ Two implementation choices make that "exactly" hold:
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from sitefinder.errors import InputError
+from sitefinder.parallel import usable_cpus
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -348,7 +348,7 @@ def monte_carlo(
 
     # numpy releases the GIL in its sort and elementwise loops, so threads use the
     # machine's cores (2 on CI) without copying the data to other processes.
-    workers = min(len(starts), os.cpu_count() or 1, _MAX_THREADS)
+    workers = min(len(starts), usable_cpus(), _MAX_THREADS)
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             parts = list(pool.map(run_block, starts))

@@ -8,6 +8,7 @@ one process.
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import shapely
 
 from sitefinder import capacity
 from sitefinder.api import Study
-from sitefinder.errors import SitefinderError
+from sitefinder.errors import InputError, SitefinderError
 from tests.test_capacity_fast import baseline_case
 
 from .conftest import DEMO_PLOTS, OSM_PBF
@@ -83,7 +84,7 @@ def test_a_study_whose_measuring_fails_leaves_no_worker_behind(pooled, tmp_path,
     broken.write_bytes(b"\x00\x00\x00\x0dnot an OSM file at all" * 50)
     study = Study(DEMO_PLOTS, broken, scenario, layers_dir=tmp_path / "layers", cache_dir=None)
     before = _children()
-    with pytest.raises(Exception):  # noqa: B017 - whatever the reader raises
+    with pytest.raises(InputError, match="could not be read"):
         _ = study.metrics
     assert _children() <= before
 
@@ -94,6 +95,7 @@ def test_a_study_with_the_layout_started_ahead_measures_the_same(pooled, demo_st
     before = _children()
     metrics = study.metrics
     assert _children() <= before
+    assert study._layout_started_ahead  # served by the workers, not laid out again
     expected = demo_study.metrics
     assert metrics["capacity_max_units"].equals(expected["capacity_max_units"])
     assert shapely.to_wkb(study._layouts.layouts).tolist() == shapely.to_wkb(
@@ -109,3 +111,13 @@ def test_layout_run_matches_one_process_for_its_own_plots(pooled, monkeypatch):
         got = run.plan()
     monkeypatch.setenv(capacity.WORKERS_ENV, "1")
     _same(got, capacity.plan_units(plots, settings))
+
+
+def test_a_run_dropped_without_closing_stops_its_worker(pooled):
+    plots, settings, _ = baseline_case("random")
+    before = _children()
+    run = capacity.LayoutRun(plots, settings)
+    assert _children() > before  # the worker started ahead
+    del run
+    gc.collect()
+    assert _children() <= before

@@ -159,9 +159,21 @@ def test_plots_out_of_reach_and_empty_feature_sets(net, settings):
     assert np.isinf(distance_field(net, np.array([[0.0, 0.0]]), settings)).all()
 
 
-def test_joining_many_plots_in_blocks_equals_joining_them_at_once(net, settings):
-    """2,500 plots are joined in parallel blocks; the samples, candidates and joins are
-    those of one plain pass over all plots."""
+@pytest.mark.parametrize(("cpus", "per_block", "grid_from"), [
+    (1, 1_000, 10**9),  # one block, the tree query and numpy's joins
+    (4, 500, 1),  # four blocks, each by the compiled grid search and compiled joins
+    (3, 500, 10**9),  # three blocks by the tree query
+])
+def test_joining_many_plots_in_blocks_equals_joining_them_at_once(
+    net, settings, monkeypatch, cpus, per_block, grid_from
+):
+    """2,500 plots are joined in blocks (as many as the CPUs allow) by the tree or the
+    compiled grid search: the samples, candidates and joins are those of one plain pass
+    over all plots, whatever the machine."""
+    monkeypatch.setattr(network, "usable_cpus", lambda: cpus)
+    monkeypatch.setattr(network, "_PLOTS_PER_BLOCK", per_block)
+    monkeypatch.setattr(network, "_GRID_SNAP", grid_from)
+    assert len(network._blocks(2500)) == cpus
     rng = np.random.default_rng(8)
     plots = _boxes(net.xy[rng.choice(net.n_nodes, 2500, replace=False)], rng, net.crs)
     access = plot_access(net, plots, settings)

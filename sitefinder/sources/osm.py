@@ -251,7 +251,7 @@ def _collect(path: Path) -> _Collected:
             out.point_xy.append(feature["geometry"]["coordinates"])
             out.point_tags.append(feature["properties"])
         elif obj.is_way():
-            _collect_way(obj, out, wkb)
+            _collect_way(obj, out)
         elif obj.is_relation():
             if obj.tags.get("type") in ("multipolygon", "boundary"):
                 stats["multipolygons"] += 1
@@ -273,10 +273,8 @@ def _collect(path: Path) -> _Collected:
     return out
 
 
-def _collect_way(way, out: _Collected, wkb) -> None:
+def _collect_way(way, out: _Collected) -> None:
     """Keep a way's clipped area (when cut at the edge) and its located runs (when linear)."""
-    import osmium
-
     stats = out.stats
     stats["ways"] += 1
     if way.timestamp is not None and way.timestamp.year > 1970:
@@ -284,27 +282,25 @@ def _collect_way(way, out: _Collected, wkb) -> None:
     tags = _tag_record(way.tags)
     nodes = way.nodes
     linear = any(k in tags for k in _LINEAR_KEYS)
-    closed = len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref
-    if closed and _is_area_way(tags):
-        try:
-            wkb.create_linestring(nodes, use_nodes=osmium.geom.ALL)
-            located = True
-        except osmium.InvalidLocationError:
-            located = False
-        if not located:
-            # The area assembler skips rings with missing nodes: keep the part
-            # inside the extract instead of losing the park or building.
-            geom = _clipped_area(nodes)
-            if geom is not None:
-                stats["areas_clipped"] += 1
-                out.area_types.append("way")
-                out.area_ids.append(way.id)
-                out.area_geoms.append(geom)
-                out.area_tags.append(tags)
-    if not linear:
+    area = len(nodes) >= 4 and nodes[0].ref == nodes[-1].ref and _is_area_way(tags)
+    if not (linear or area):
         return
     refs = [(n.ref, n.x, n.y) for n in nodes]
-    if all(n[1] != _UNDEFINED for n in refs):
+    # Osmium's test of a location: in the file (not undefined) and within the globe's range.
+    located = all(-_MAX_X <= x <= _MAX_X and -_MAX_Y <= y <= _MAX_Y for _, x, y in refs)
+    if area and not located:
+        # The area assembler skips rings with missing nodes: keep the part
+        # inside the extract instead of losing the park or building.
+        geom = _clipped_area(nodes)
+        if geom is not None:
+            stats["areas_clipped"] += 1
+            out.area_types.append("way")
+            out.area_ids.append(way.id)
+            out.area_geoms.append(geom)
+            out.area_tags.append(tags)
+    if not linear:
+        return
+    if located:
         runs = [(tuple(r[0] for r in refs),
                  [(x / _PRECISION, y / _PRECISION) for _, x, y in refs])] if len(refs) >= 2 else []
     else:
@@ -399,8 +395,9 @@ def read_osm(path: str | Path) -> OsmData:
     )
 
 
-# libosmium's x/y of a node whose location is not in the file.
-_UNDEFINED = 2147483647
+# The largest valid fixed-point x and y (180° and 90° times the precision): libosmium's
+# Location.valid() range; a node missing from the file has x = y = 2^31 - 1, outside it.
+_MAX_X, _MAX_Y = 1_800_000_000, 900_000_000
 
 
 def _linestrings(coords: list[list[tuple[float, float]]]) -> np.ndarray:
