@@ -45,26 +45,27 @@ def count_within(
 ) -> np.ndarray:
     """Number (or weighted sum) of features within ``limit_m`` walking of each plot.
 
-    Features and plots are joined exactly as for :func:`distance_field` (every access
-    point of a feature to its ``snap_candidates`` nearest nodes with its leg; each plot
-    through all its access points), so a count is never 0 where the distance to the
-    nearest feature is within the limit.
+    Features and plots are joined exactly as for
+    :func:`~sitefinder.network_distances.distance_field` (every access point of a
+    feature to its ``snap_candidates`` nearest nodes with its leg; each plot through all
+    its access points), so a count is never 0 where the distance to the nearest feature
+    is within the limit.
 
     The searches are bounded: one shortest-path search per member of the smaller side
     (features, or plots when there are fewer plots), on the network with its
-    pass-through chains contracted (:class:`Chains`), stopped at ``limit_m``. Each
-    search touches only the junctions it reaches and reads the other side's joins at
-    them, so the cost grows with the members times the junctions *within reach*, not
-    times all nodes of the network, and memory grows only with the nodes, plots and
-    features. Walks that stay inside one chain (a plot and a shop on the same stretch
-    of street) are added from the chain offsets.
+    pass-through chains contracted (:class:`~sitefinder.network_chains.Chains`), stopped
+    at ``limit_m``. Each search touches only the junctions it reaches and reads the other
+    side's joins at them, so the cost grows with the members times the junctions *within
+    reach*, not times all nodes of the network, and memory grows only with the nodes,
+    plots and features. Walks that stay inside one chain (a plot and a shop on the same
+    stretch of street) are added from the chain offsets.
 
     Parameters
     ----------
     feature_xy : ndarray, shape (m, 2)
-        Access points of the features (:func:`access_points`).
+        Access points of the features (:func:`~sitefinder.network.access_points`).
     access : PlotAccess
-        How the plots are joined (:func:`plot_access`).
+        How the plots are joined (:func:`~sitefinder.network.plot_access`).
     feature_owner : ndarray of int, optional
         Feature of each access point (default: one point per feature).
     weights : ndarray, optional

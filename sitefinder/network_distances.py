@@ -106,7 +106,7 @@ def shortest_path_tree(
     ----------
     net : WalkNetwork
     feature_xy : ndarray, shape (m, 2)
-        Access points of the features (see :func:`access_points`).
+        Access points of the features (see :func:`~sitefinder.network.access_points`).
     settings : NetworkSettings
 
     Returns
@@ -128,7 +128,7 @@ def distance_field(
     ----------
     net : WalkNetwork
     feature_xy : ndarray, shape (m, 2)
-        Access points of the features (see :func:`access_points`).
+        Access points of the features (see :func:`~sitefinder.network.access_points`).
     settings : NetworkSettings
 
     Returns
@@ -171,7 +171,7 @@ def _tree(
 
 @dataclass
 class _ChainIndex:
-    """The network's nodes arranged for expanding distances on :class:`Chains` to all nodes.
+    """The network's nodes arranged for spreading junction distances to all nodes.
 
     Attributes
     ----------
@@ -319,8 +319,8 @@ def isochrones(
     Parameters
     ----------
     origin_nodes, origin_legs : ndarray
-        Primary node and off-network leg of each origin (:meth:`PlotAccess.primary`);
-        origins with node ``-1`` are skipped.
+        Primary node and off-network leg of each origin
+        (:meth:`~sitefinder.network.PlotAccess.primary`); origins with node ``-1`` are skipped.
     labels : list of str
         Plot id of each origin.
     minutes : tuple of float
