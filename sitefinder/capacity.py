@@ -542,6 +542,9 @@ class LayoutRun:
         job, workers = self._job, self._workers
         if job is None or workers is None:
             return _layout_batch(polys, self._settings)
+        # The workers lay out the job's own plots, the polygonal parts taken when the run
+        # started: the very plots _plan hands in here.
+        assert len(polys) == len(job.polys), "the run's plots changed after it started"
         done = {k: job.lay_out(k) for k in progress(job.claims(), "unit layout")}
         done.update(workers.collect())
         parts = [done[k] for k in range(job.n_chunks)]

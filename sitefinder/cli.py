@@ -146,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_extract_and_scenario(parser: argparse.ArgumentParser, extract: str) -> None:
+    """--osm and --scenario of the commands that need no study folder (screen, batch)."""
+    parser.add_argument("--osm", type=Path, default=None,
+                        help=f"{extract} (default: the bundled data/oslo-center.osm.pbf)")
+    parser.add_argument("--scenario", type=Path, default=None,
+                        help="scenario YAML (default: the shipped default; "
+                        "data/oslo-demo.yaml on the bundled extract)")
+
+
 def _add_screen(sub) -> None:
     """``sitefinder screen``: candidate cells over the extract or an area, ranked."""
     parser = sub.add_parser(
@@ -159,12 +168,7 @@ def _add_screen(sub) -> None:
         "score it like plots with the scenario, and merge neighbouring good cells into best "
         "areas.",
     )
-    parser.add_argument("--osm", type=Path, default=None,
-                        help="OpenStreetMap extract (default: the bundled "
-                        "data/oslo-center.osm.pbf)")
-    parser.add_argument("--scenario", type=Path, default=None,
-                        help="scenario YAML (default: the shipped default; "
-                        "data/oslo-demo.yaml on the bundled extract)")
+    _add_extract_and_scenario(parser, "OpenStreetMap extract")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--area", type=Path, default=None,
                        help="polygon file of the area to screen, any CRS (e.g. "
@@ -226,12 +230,7 @@ def _add_batch(sub) -> None:
                         help="CRS of a plot file that declares none, e.g. EPSG:25833")
     parser.add_argument("--plot-id-column", default="plot_id",
                         help="plot id column of the plot file (default: %(default)s)")
-    parser.add_argument("--osm", type=Path, default=None,
-                        help="the whole OpenStreetMap extract (default: the bundled "
-                        "data/oslo-center.osm.pbf)")
-    parser.add_argument("--scenario", type=Path, default=None,
-                        help="scenario YAML (default: the shipped default; "
-                        "data/oslo-demo.yaml on the bundled extract)")
+    _add_extract_and_scenario(parser, "the whole OpenStreetMap extract")
     parser.add_argument("--cell-size", type=float, default=50.0,
                         help="screening grid cell in metres (mode screen; default: %(default)g)")
     parser.add_argument("--workers", type=int, default=2,

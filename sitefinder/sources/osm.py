@@ -379,10 +379,11 @@ def read_osm(path: str | Path) -> OsmData:
         0, stats.pop("multipolygons") - stats.pop("multipolygons_assembled")
     )
     points = _frame(
-        found.point_tags, "node", found.point_ids,
+        found.point_tags, ["node"] * len(found.point_ids), found.point_ids,
         shapely.points(np.asarray(found.point_xy, dtype=float).reshape(-1, 2)),
     )
-    lines = _frame(found.line_tags, "way", found.line_ids, _linestrings(found.line_coords))
+    lines = _frame(found.line_tags, ["way"] * len(found.line_ids), found.line_ids,
+                   _linestrings(found.line_coords))
     lines.insert(len(lines.columns) - 1, "node_ids", found.line_nodes)
     areas = _frame(found.area_tags, found.area_types, found.area_ids,
                    _area_geometries(found.area_geoms))
@@ -432,7 +433,9 @@ def _area_geometries(geoms: list) -> np.ndarray:
     return out
 
 
-def _frame(tags: list[dict], osm_type, ids: list[int], geometry) -> gpd.GeoDataFrame:
+def _frame(
+    tags: list[dict], osm_types: list[str], ids: list[int], geometry: np.ndarray
+) -> gpd.GeoDataFrame:
     """A frame with ``osm_type``, ``osm_id``, one column per kept key (None where absent)."""
     values: dict[str, list] = {key: [None] * len(tags) for key in KEPT_KEYS}
     for row, record in enumerate(tags):  # sparse: touches only the tags present
@@ -441,8 +444,7 @@ def _frame(tags: list[dict], osm_type, ids: list[int], geometry) -> gpd.GeoDataF
     # Inferred like a frame made from records: text columns, or object when all absent.
     columns = {key: pd.Series(values[key]) for key in KEPT_KEYS}
     frame = pd.DataFrame({
-        "osm_type": pd.Series(osm_type if not isinstance(osm_type, str)
-                              else [osm_type] * len(ids), dtype=object),
+        "osm_type": pd.Series(osm_types, dtype=object),
         "osm_id": pd.Series(ids, dtype=np.int64),
         **columns,
     })
