@@ -257,9 +257,13 @@ def _joins_by_owner(owner, nodes, legs, n, out_owner, out_node, out_leg):  # pra
                     out_owner[count], out_node[count], out_leg[count] = o, v, leg
                     count += 1
             i += 1
-        order = np.argsort(out_node[first:count]) + first
-        out_node[first:count] = out_node[order]
-        out_leg[first:count] = out_leg[order]
+        # An insertion sort: an owner has a few dozen nodes, each once (no ties).
+        for a in range(first + 1, count):
+            v, leg, b = out_node[a], out_leg[a], a - 1
+            while b >= first and out_node[b] > v:
+                out_node[b + 1], out_leg[b + 1] = out_node[b], out_leg[b]
+                b -= 1
+            out_node[b + 1], out_leg[b + 1] = v, leg
     return count
 
 
@@ -277,7 +281,9 @@ def _grid_nearest(  # pragma: no cover - compiled
     """
     k = nodes.shape[1] + 1
     best = np.empty(k, dtype=np.int64)
-    dist = np.empty(k)
+    dist = np.empty(k)  # squared until the end: one root per node kept, not per node seen
+    # Kept a hair beyond max_dist (squaring rounds); the exact test is on the root.
+    bound = max_dist * max_dist * (1 + 1e-9)
     for i in range(len(points)):
         x, y = points[i, 0], points[i, 1]
         best[:] = n
@@ -299,8 +305,8 @@ def _grid_nearest(  # pragma: no cover - compiled
                         v = order[t]
                         dx = x - nx[v]
                         dy = y - ny[v]
-                        d = np.sqrt(dx * dx + dy * dy)
-                        if d < dist[k - 1] and d < max_dist:
+                        d = dx * dx + dy * dy
+                        if d < dist[k - 1] and d < bound:
                             j = k - 1
                             while j > 0 and dist[j - 1] > d:
                                 dist[j] = dist[j - 1]
@@ -310,9 +316,14 @@ def _grid_nearest(  # pragma: no cover - compiled
                             best[j] = v
             reach = min(x - (ox + (cx - r) * size), ox + (cx + r + 1) * size - x,
                         y - (oy + (cy - r) * size), oy + (cy + r + 1) * size - y)
-            if dist[k - 1] < reach or reach >= max_dist:
+            # Nothing outside the square searched is nearer (a margin for rounding).
+            if dist[k - 1] < reach * reach * (1 - 1e-12) or reach >= max_dist:
                 break
             r += 1
+        for j in range(k):
+            dist[j] = np.sqrt(dist[j])  # as the tree computes it
+            if not dist[j] < max_dist:
+                best[j], dist[j] = n, np.inf
         tie[i] = False
         for j in range(k - 1):
             nodes[i, j] = best[j]
@@ -459,19 +470,100 @@ def access_points(geoms: gpd.GeoSeries, step: float) -> tuple[np.ndarray, np.nda
 
 def _outline_points(arr: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`access_points` of an array of geometries."""
-    polygonal = np.isin(shapely.get_type_id(arr), [3, 6])
-    outline = arr.copy()
-    outline[polygonal] = shapely.boundary(arr[polygonal])
-    dense = shapely.segmentize(outline, step)
-    xy, owner = shapely.get_coordinates(dense, return_index=True)
+    type_id = shapely.get_type_id(arr)
+    if len(arr) and np.isin(type_id, [3, 6]).all():
+        xy, owner = _polygon_outline_points(arr, step, multi=bool((type_id == 6).any()))
+    else:
+        polygonal = np.isin(type_id, [3, 6])
+        outline = arr.copy()
+        outline[polygonal] = shapely.boundary(arr[polygonal])
+        dense = shapely.segmentize(outline, step)
+        xy, owner = shapely.get_coordinates(dense, return_index=True)
     # A closed outline ends on its first point again: the same joins, snapped twice.
-    if len(owner):
-        first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-        last = np.r_[first[1:], len(owner)] - 1
-        closing = last[(last > first) & (xy[last] == xy[first]).all(axis=1)]
-        if len(closing):
-            xy, owner = np.delete(xy, closing, axis=0), np.delete(owner, closing)
-    return xy, owner
+    keep = _not_closing(xy, owner)
+    return xy[keep], owner[keep]
+
+
+def _polygon_outline_points(
+    arr: np.ndarray, step: float, *, multi: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The densified rings of (multi)polygons, as ``segmentize(boundary(arr))`` gives them.
+
+    Plot outlines are the one large batch densified; building two new geometries per
+    plot in GEOS took three quarters of sampling them, the rings' points are made here
+    by compiled code from the coordinates, to the bit the same as GEOS makes them.
+    """
+    if not multi and not shapely.get_num_interior_rings(arr).any():
+        # One ring per polygon: its coordinates are the polygon's (no ring objects made).
+        coords, coord_ring = shapely.get_coordinates(arr, return_index=True)
+        ring_owner = np.arange(len(arr))
+    else:
+        if multi:
+            polygons, polygon_owner = shapely.get_parts(arr, return_index=True)
+        else:
+            polygons, polygon_owner = arr, np.arange(len(arr))
+        rings, ring_polygon = shapely.get_rings(polygons, return_index=True)
+        coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+        ring_owner = polygon_owner[ring_polygon]
+    ring_end = np.searchsorted(coord_ring, np.arange(len(ring_owner)), side="right")
+    xy, ring = _densify_rings(coords, ring_end, float(step))
+    return xy, ring_owner[ring]
+
+
+@compiled
+def _densify_rings(coords, ring_end, step):  # pragma: no cover - compiled
+    """Points of each ring (``coords[ring_end[r - 1]:ring_end[r]]``) at most ``step`` apart.
+
+    GEOS's densifier, step for step: a segment of length ``L`` is cut into ``ceil(L /
+    step)`` equal parts at fractions ``(j * (L / parts)) / L`` of it, and a point equal
+    to the one before it is not repeated. Returns the points and the ring of each.
+    """
+    size = len(ring_end)
+    a = 0
+    for r in range(len(ring_end)):
+        for i in range(a, ring_end[r] - 1):
+            dx, dy = coords[i + 1, 0] - coords[i, 0], coords[i + 1, 1] - coords[i, 1]
+            parts = np.ceil(np.sqrt(dx * dx + dy * dy) / step)
+            size += int(parts) if parts > 1 else 1  # not a number: not cut
+        a = ring_end[r]
+    out = np.empty((size, 2))
+    ring = np.empty(size, np.int64)
+    n, a = 0, 0
+    for r in range(len(ring_end)):
+        first = n
+        for i in range(a, ring_end[r]):
+            x0, y0 = coords[i, 0], coords[i, 1]
+            if n == first or out[n - 1, 0] != x0 or out[n - 1, 1] != y0:
+                out[n, 0], out[n, 1], ring[n] = x0, y0, r
+                n += 1
+            if i == ring_end[r] - 1:
+                break
+            dx, dy = coords[i + 1, 0] - x0, coords[i + 1, 1] - y0
+            length = np.sqrt(dx * dx + dy * dy)
+            parts = np.ceil(length / step)
+            if parts > 1:
+                part = length / parts
+                for j in range(1, int(parts)):
+                    f = (j * part) / length
+                    x, y = x0 + f * dx, y0 + f * dy
+                    if out[n - 1, 0] != x or out[n - 1, 1] != y:
+                        out[n, 0], out[n, 1], ring[n] = x, y, r
+                        n += 1
+        a = ring_end[r]
+    return out[:n], ring[:n]
+
+
+@compiled
+def _not_closing(xy, owner):  # pragma: no cover - compiled
+    """False at an owner's last point where it repeats the owner's first (closing) point."""
+    keep = np.ones(len(owner), dtype=np.bool_)
+    first = 0
+    for i in range(len(owner)):
+        if i + 1 == len(owner) or owner[i + 1] != owner[i]:
+            if i > first and xy[i, 0] == xy[first, 0] and xy[i, 1] == xy[first, 1]:
+                keep[i] = False
+            first = i + 1
+    return keep
 
 
 @dataclass
