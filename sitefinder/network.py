@@ -257,8 +257,11 @@ def _joins_by_owner(owner, nodes, legs, n, out_owner, out_node, out_leg):  # pra
                     out_owner[count], out_node[count], out_leg[count] = o, v, leg
                     count += 1
             i += 1
-        # An insertion sort: an owner has a few dozen nodes, each once (no ties).
-        for a in range(first + 1, count):
+        if count - first > 64:  # a huge outline (rare): a library sort
+            order = np.argsort(out_node[first:count]) + first
+            out_node[first:count], out_leg[first:count] = out_node[order], out_leg[order]
+        # Else an insertion sort: a plot has a few dozen nodes, each once (no ties).
+        for a in range(first + 1, count if count - first <= 64 else first):
             v, leg, b = out_node[a], out_leg[a], a - 1
             while b >= first and out_node[b] > v:
                 out_node[b + 1], out_leg[b + 1] = out_node[b], out_leg[b]
@@ -282,8 +285,7 @@ def _grid_nearest(  # pragma: no cover - compiled
     k = nodes.shape[1] + 1
     best = np.empty(k, dtype=np.int64)
     dist = np.empty(k)  # squared until the end: one root per node kept, not per node seen
-    # Kept a hair beyond max_dist (squaring rounds); the exact test is on the root.
-    bound = max_dist * max_dist * (1 + 1e-9)
+    bound = max_dist * max_dist  # the tree's test too: a leg may round to max_dist
     for i in range(len(points)):
         x, y = points[i, 0], points[i, 1]
         best[:] = n
@@ -322,8 +324,6 @@ def _grid_nearest(  # pragma: no cover - compiled
             r += 1
         for j in range(k):
             dist[j] = np.sqrt(dist[j])  # as the tree computes it
-            if not dist[j] < max_dist:
-                best[j], dist[j] = n, np.inf
         tie[i] = False
         for j in range(k - 1):
             nodes[i, j] = best[j]
@@ -471,8 +471,11 @@ def access_points(geoms: gpd.GeoSeries, step: float) -> tuple[np.ndarray, np.nda
 def _outline_points(arr: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`access_points` of an array of geometries."""
     type_id = shapely.get_type_id(arr)
+    dense = None
     if len(arr) and np.isin(type_id, [3, 6]).all():
-        xy, owner = _polygon_outline_points(arr, step, multi=bool((type_id == 6).any()))
+        dense = _polygon_outline_points(arr, step, multi=bool((type_id == 6).any()))
+    if dense is not None:
+        xy, owner = dense
     else:
         polygonal = np.isin(type_id, [3, 6])
         outline = arr.copy()
@@ -486,13 +489,17 @@ def _outline_points(arr: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarra
 
 def _polygon_outline_points(
     arr: np.ndarray, step: float, *, multi: bool
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The densified rings of (multi)polygons, as ``segmentize(boundary(arr))`` gives them.
 
     Plot outlines are the one large batch densified; building two new geometries per
     plot in GEOS took three quarters of sampling them, the rings' points are made here
     by compiled code from the coordinates, to the bit the same as GEOS makes them.
+    ``None`` where GEOS would refuse (coordinates or step not finite, a segment cut in
+    more parts than GEOS allows): GEOS then says what is wrong.
     """
+    if not (np.isfinite(step) and step > 0):
+        return None
     if not multi and not shapely.get_num_interior_rings(arr).any():
         # One ring per polygon: its coordinates are the polygon's (no ring objects made).
         coords, coord_ring = shapely.get_coordinates(arr, return_index=True)
@@ -505,27 +512,45 @@ def _polygon_outline_points(
         rings, ring_polygon = shapely.get_rings(polygons, return_index=True)
         coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
         ring_owner = polygon_owner[ring_polygon]
+    if not np.isfinite(coords).all():
+        return None
     ring_end = np.searchsorted(coord_ring, np.arange(len(ring_owner)), side="right")
-    xy, ring = _densify_rings(coords, ring_end, float(step))
+    size = _densified_size(coords, ring_end, float(step))
+    if size < 0:
+        return None
+    xy, ring = _densify_rings(coords, ring_end, float(step), size)
     return xy, ring_owner[ring]
 
 
-@compiled
-def _densify_rings(coords, ring_end, step):  # pragma: no cover - compiled
-    """Points of each ring (``coords[ring_end[r - 1]:ring_end[r]]``) at most ``step`` apart.
+# GEOS refuses to cut a segment in more parts than this (its count is a 32-bit integer).
+_MAX_PARTS = 2**31 - 1
 
-    GEOS's densifier, step for step: a segment of length ``L`` is cut into ``ceil(L /
-    step)`` equal parts at fractions ``(j * (L / parts)) / L`` of it, and a point equal
-    to the one before it is not repeated. Returns the points and the ring of each.
-    """
+
+@compiled
+def _densified_size(coords, ring_end, step):  # pragma: no cover - compiled
+    """Room for the points of :func:`_densify_rings`; -1 if a segment needs too many."""
     size = len(ring_end)
     a = 0
     for r in range(len(ring_end)):
         for i in range(a, ring_end[r] - 1):
             dx, dy = coords[i + 1, 0] - coords[i, 0], coords[i + 1, 1] - coords[i, 1]
             parts = np.ceil(np.sqrt(dx * dx + dy * dy) / step)
-            size += int(parts) if parts > 1 else 1  # not a number: not cut
+            if not parts <= _MAX_PARTS:
+                return -1
+            size += max(int(parts), 1)
         a = ring_end[r]
+    return size
+
+
+@compiled
+def _densify_rings(coords, ring_end, step, size):  # pragma: no cover - compiled
+    """Points of each ring (``coords[ring_end[r - 1]:ring_end[r]]``) at most ``step`` apart.
+
+    GEOS's densifier, step for step: a segment of length ``L`` is cut into ``ceil(L /
+    step)`` equal parts at fractions ``(j * (L / parts)) / L`` of it, and a point equal
+    to the one before it is not repeated. ``size`` is :func:`_densified_size`'s (finite
+    coordinates and step). Returns the points and the ring of each.
+    """
     out = np.empty((size, 2))
     ring = np.empty(size, np.int64)
     n, a = 0, 0

@@ -33,7 +33,7 @@ _PARTS = 4
 _THREADS = min(_PARTS, usable_cpus())
 # Indices into the graph and the joins, in the compiled searches, are unsigned: numba
 # then skips the check for negative (from-the-end) indices, which makes them a sixth
-# faster. Four billion joins are far more than memory holds.
+# faster. 32 bits index four billion joins (80 GB of them); _as_index checks.
 _INDEX = np.uint32
 
 
@@ -90,10 +90,12 @@ def count_within(
     features = Joins.from_candidates(owner_f, nodes, np.maximum(legs, _EPS), net.n_nodes)
     # A leg longer than the limit cannot be part of a walk within it.
     features = features.subset(features.leg <= limit_m)
+    if not len(features.owner):
+        return counts
     # The plots' side serves every category: made once per limit.
     plots = access.cached(("counts", limit_m),
                           lambda: _PlotSide.of(net.chains(), access, limit_m))
-    if not len(features.owner) or not len(plots.joins.owner):
+    if not len(plots.joins.owner):
         return counts
     n_features = int(owner_f.max()) + 1
     weight = np.asarray(weights, dtype=float) if weighted else np.ones(n_features)
@@ -213,8 +215,7 @@ class _Graph:
     @classmethod
     def of(cls, chains: Chains) -> _Graph:
         g = chains.graph
-        return cls(g.indptr.astype(_INDEX), g.indices.astype(_INDEX),
-                   g.data.astype(np.float64))
+        return cls(_as_index(g.indptr), _as_index(g.indices), g.data.astype(np.float64))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.indptr, self.indices, self.data
@@ -226,7 +227,7 @@ def _by_node(joins: Joins, n_nodes: int) -> tuple[np.ndarray, np.ndarray, np.nda
     At a node the legs ascend, so reading can stop at the first one out of reach.
     """
     order = np.lexsort((joins.leg, joins.node))
-    return (_pointers(joins.node[order], n_nodes), joins.owner[order].astype(_INDEX),
+    return (_pointers(joins.node[order], n_nodes), _as_index(joins.owner[order]),
             joins.leg[order])
 
 
@@ -242,12 +243,19 @@ def _plots_by_node(
     ptr, owner, leg = _core_by_node(plots.owner, plots.node, plots.leg, chains.core_of,
                                     chains.end_a, chains.end_b, chains.off_a, chains.off_b,
                                     float(limit_m), chains.n_nodes, n_plots)
-    return ptr.astype(_INDEX), owner.astype(_INDEX), leg
+    return _as_index(ptr), _as_index(owner), leg
 
 
 def _pointers(sorted_keys: np.ndarray, n: int) -> np.ndarray:
     """CSR pointers: rows ``ptr[k]:ptr[k + 1]`` of ``sorted_keys`` hold key ``k``."""
-    return np.r_[0, np.cumsum(np.bincount(sorted_keys, minlength=n))].astype(_INDEX)
+    return _as_index(np.r_[0, np.cumsum(np.bincount(sorted_keys, minlength=n))])
+
+
+def _as_index(values: np.ndarray) -> np.ndarray:
+    """``values`` (not negative) as the unsigned indices of the compiled searches."""
+    if len(values) and values.max() > np.iinfo(_INDEX).max:
+        raise OverflowError(f"index {values.max():,} too large for the counting searches")
+    return values.astype(_INDEX)
 
 
 @dataclass

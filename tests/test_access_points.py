@@ -39,11 +39,11 @@ def shapes(rng: np.random.Generator) -> dict[str, np.ndarray]:
     w, h = rng.uniform(5, 90, n), rng.uniform(5, 90, n)
     boxes = shapely.box(x, y, x + w, y + h)
     rotated = np.array([shapely.affinity.rotate(b, a) for b, a in
-                        zip(boxes, rng.uniform(0, 90, n))], dtype=object)
+                        zip(boxes, rng.uniform(0, 90, n), strict=True)], dtype=object)
     circles = shapely.buffer(shapely.points(x, y), rng.uniform(0.5, 60, n))
     holes = shapely.difference(rotated, shapely.buffer(shapely.centroid(rotated), 2.0))
     multi = np.array([shapely.MultiPolygon([a, b]) for a, b in
-                      zip(holes[: n // 2], rotated[n // 2 :])], dtype=object)
+                      zip(holes[: n // 2], rotated[n // 2 :], strict=True)], dtype=object)
     odd = np.array([
         # Repeated vertices, a sliver, an empty polygon.
         shapely.Polygon([(0, 0), (0, 0), (30, 0), (30, 0), (30, 25), (0, 25), (0, 0)]),
@@ -82,3 +82,26 @@ def test_densified_points_are_at_most_one_step_apart_and_on_the_outline():
     assert shapely.distance(shapely.points(xy), box.exterior).max() < 1e-6
     # 43 m sides in 5 parts, 17 m sides in 2: 14 points, the closing one left out.
     assert len(xy) == 14 and (owner == 0).all()
+
+
+@pytest.mark.parametrize(("odd_x", "step"), [
+    (np.inf, 10.0), (np.nan, 10.0),
+    (30.0, 2.0**-60),  # more parts than GEOS cuts a segment in
+    (30.0, np.nan),
+])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # shapely's, of NaN coordinates
+def test_outlines_geos_cannot_densify_fail_or_pass_as_in_geos(odd_x, step):
+    """Where the compiled sampling cannot follow GEOS (coordinates or step not finite,
+    a segment cut in billions of parts) GEOS itself is asked: the same points or the
+    same error, never a crash of the process."""
+    odd = shapely.Polygon([(0, 0), (30, 0), (odd_x, 10), (0, 25), (0, 0)])
+    arr = np.array([odd, shapely.box(0, 0, 20, 10)], dtype=object)
+    try:
+        want = geos_access_points(arr, step)
+    except shapely.errors.GEOSException:
+        with pytest.raises(shapely.errors.GEOSException):
+            access_points(gpd.GeoSeries(arr), step)
+    else:
+        xy, owner = access_points(gpd.GeoSeries(arr), step)
+        np.testing.assert_array_equal(owner, want[1])
+        np.testing.assert_array_equal(xy, want[0])

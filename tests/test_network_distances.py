@@ -193,15 +193,19 @@ def test_joining_many_plots_in_blocks_equals_joining_them_at_once(
 def test_snapping_many_points_gives_exactly_the_tree_query(net, k, max_dist):
     """Many points are snapped by the compiled grid search: its nodes and legs are the
     KD-tree's, including where nodes are equally far (a point halfway along an edge, a
-    point on a node that shares its spot with another) and far outside the network."""
+    point on a node that shares its spot with another), where a node is max_dist away
+    (kept by the tree when its squared distance is below max_dist², even if the leg
+    rounds to max_dist) and far outside the network."""
     rng = np.random.default_rng(21)
     lo, hi = net.xy.min(axis=0), net.xy.max(axis=0)
     coo = net.graph.tocoo()
     edges = rng.choice(len(coo.row), 8000, replace=False)
+    angle = rng.uniform(0, 2 * np.pi, 6000)
     points = np.vstack([
         rng.uniform(lo - 1000, hi + 1000, size=(12000, 2)),
         (net.xy[coo.row[edges]] + net.xy[coo.col[edges]]) / 2,  # ties between the ends
         net.xy[rng.choice(net.n_nodes, 4000, replace=False)],
+        net.xy[rng.choice(net.n_nodes, 6000)] + max_dist * np.c_[np.cos(angle), np.sin(angle)],
         [[0.0, 0.0], [lo[0] - 5000, hi[1] + 5000]],
     ])
     assert len(points) >= network._GRID_SNAP  # the grid search, not the tree, runs
@@ -209,6 +213,25 @@ def test_snapping_many_points_gives_exactly_the_tree_query(net, k, max_dist):
     tree_legs, tree_nodes = cKDTree(net.xy).query(points, k=k, distance_upper_bound=max_dist)
     np.testing.assert_array_equal(nodes, np.asarray(tree_nodes).reshape(len(points), k))
     np.testing.assert_array_equal(legs, np.asarray(tree_legs).reshape(len(points), k))
+
+
+@pytest.mark.parametrize("k", [1, 4, 8])
+def test_grid_search_keeps_a_node_at_max_dist_where_the_tree_does(k):
+    """Points on circles of radius max_dist round nodes, in small coordinates where the
+    rounding shows: the tree keeps a node whose squared distance is below max_dist² (its
+    leg may then round to max_dist), and so must the grid search."""
+    rng = np.random.default_rng(k)
+    xy = rng.uniform(0, 2000, size=(3000, 2))
+    max_dist = 37.0
+    angle = rng.uniform(0, 2 * np.pi, 20000)
+    points = xy[rng.integers(0, len(xy), 20000)] + max_dist * np.c_[np.cos(angle),
+                                                                     np.sin(angle)]
+    tree = cKDTree(xy)
+    nodes, legs = network._NodeGrid.of(xy).nearest(points, k, max_dist, tree)
+    tree_legs, tree_nodes = tree.query(points, k=k, distance_upper_bound=max_dist)
+    np.testing.assert_array_equal(nodes, np.asarray(tree_nodes).reshape(len(points), k))
+    np.testing.assert_array_equal(legs, np.asarray(tree_legs).reshape(len(points), k))
+    assert (legs == max_dist).any()  # the case in question does occur
 
 
 def test_a_closed_outline_is_sampled_once_round(net):
