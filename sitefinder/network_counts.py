@@ -28,7 +28,7 @@ _BUCKET_M = 5.0
 # From this many sources on, the searches are split into _PARTS parts, each adding up
 # into its own sums, run on up to as many threads (the searches release the GIL). The
 # split does not depend on the machine, so summed weights (floats) are the same on any.
-_PARALLEL_SOURCES = 64
+_PARALLEL_SOURCES = 16
 _PARTS = 4
 _THREADS = min(_PARTS, usable_cpus())
 # Indices into the graph and the joins, in the compiled searches, are unsigned: numba
@@ -320,10 +320,10 @@ def _sum_within(  # pragma: no cover - compiled
         rows = slice(src_ptr[s], src_ptr[s + 1])
         n_reached = _search(indptr, indices, data, src_node[rows], src_leg[rows], limit, space)
         while n_reached < 0:  # the queue was full: again with room for twice as many
-            space = _space(len(indptr) - 1, limit, 2 * len(space[3]) + 64)
+            space = _space(len(indptr) - 1, limit, 2 * len(space[2]) + 64)
             n_reached = _search(indptr, indices, data, src_node[rows], src_leg[rows], limit,
                                 space)
-        reached, reached_d = space[6], space[7]
+        reached, reached_d = space[5], space[6]
         for i in range(n_reached):
             u, d = reached[i], reached_d[i]
             for k in range(tgt_ptr[u], tgt_ptr[u + 1]):
@@ -432,13 +432,12 @@ def _core_by_node(  # pragma: no cover - compiled
 def _space(n, limit, capacity):  # pragma: no cover - compiled
     """Working arrays of :func:`_search` for ``n`` nodes and ``capacity`` queue entries.
 
-    ``dist`` (all ``inf`` between searches) and the nodes ``touched``; the bucket
-    ``head`` s; the queue entries (``key``, ``node``, ``after`` in the same bucket); and
-    the nodes ``reached`` in order, with their distance then.
+    ``dist`` (all ``inf`` between searches); the bucket ``head`` s; the queue entries
+    (``key``, ``node``, ``after`` in the same bucket); and the nodes ``reached`` in
+    order, with their distance then.
     """
-    return (np.full(n, np.inf), np.empty(n, np.int64),
-            np.full(int(limit / _BUCKET_M) + 1, -1, np.int64), np.empty(capacity),
-            np.empty(capacity, np.int64), np.empty(capacity, np.int64),
+    return (np.full(n, np.inf), np.full(int(limit / _BUCKET_M) + 1, -1, np.int64),
+            np.empty(capacity), np.empty(capacity, np.int64), np.empty(capacity, np.int64),
             np.empty(capacity, np.int64), np.empty(capacity))
 
 
@@ -455,19 +454,17 @@ def _search(  # pragma: no cover - compiled
 
     The queue is a row of buckets ``_BUCKET_M`` wide: a bucket is emptied before the
     next, and a node whose distance drops within its bucket is queued and expanded
-    again, so the distances are Dijkstra's without a heap's cost per node. (The queue
-    code is written out twice, for the start and for each edge: a helper taking the
-    arrays costs twice the time.)
+    again, so the distances are Dijkstra's without a heap's cost per node. Every node
+    given a distance is queued and so listed: the list says which ``dist`` to reset.
+    (The queue code is written out twice, for the start and for each edge: a helper
+    taking the arrays costs twice the time.)
     """
-    dist, touched, head, key, node, after, reached, reached_d = space
-    count, n_touched, n_reached = 0, 0, 0
+    dist, head, key, node, after, reached, reached_d = space
+    count, n_reached = 0, 0
     full = len(start_node) > len(key)
     for r in range(0 if full else len(start_node)):
         v, d = start_node[r], start_dist[r]
         if d <= limit and d < dist[v]:
-            if dist[v] == np.inf:
-                touched[n_touched] = v
-                n_touched += 1
             dist[v] = d
             b = int(d / _BUCKET_M)
             key[count], node[count], after[count] = d, v, head[b]
@@ -488,14 +485,14 @@ def _search(  # pragma: no cover - compiled
             for k in range(indptr[u], indptr[u + 1]):
                 v, d = indices[k], du + data[k]
                 if d <= limit and d < dist[v]:
-                    if dist[v] == np.inf:
-                        touched[n_touched] = v
-                        n_touched += 1
                     dist[v] = d
                     bv = int(d / _BUCKET_M)
                     key[count], node[count], after[count] = d, v, head[bv]
                     head[bv] = count
                     count += 1
-    for i in range(n_touched):
-        dist[touched[i]] = np.inf
-    return -1 if full else n_reached
+    if full:  # some nodes given a distance were not listed
+        dist[:] = np.inf
+        return -1
+    for i in range(n_reached):
+        dist[reached[i]] = np.inf
+    return n_reached

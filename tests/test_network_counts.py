@@ -173,9 +173,9 @@ def test_bucket_search_gives_dijkstras_distances_exactly(net):
         expected = dijkstra(augmented, directed=True, indices=c, limit=limit)[:c]
         n = _search(*graph.arrays(), nodes, legs, limit, space)
         got = np.full(c, np.inf)
-        np.minimum.at(got, space[6][:n], space[7][:n])
+        np.minimum.at(got, space[5][:n], space[6][:n])
         np.testing.assert_array_equal(got, expected)
         assert np.isfinite(got).sum() > 100
     tiny = _space(c, limit, 4)
     assert _search(*graph.arrays(), nodes, legs, limit, tiny) == -1
-    assert np.isinf(tiny[0]).all() and (tiny[2] == -1).all()  # clean for the next search
+    assert np.isinf(tiny[0]).all() and (tiny[1] == -1).all()  # clean for the next search
