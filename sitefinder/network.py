@@ -274,7 +274,10 @@ def _joins_by_owner(owner, nodes, legs, n, out_owner, out_node, out_leg):  # pra
 def _grid_nearest(  # pragma: no cover - compiled
     points, nx, ny, order, start, ox, oy, size, width, height, max_dist, n, nodes, legs, tie,
 ):
-    """Per point, the ``nodes.shape[1]`` nearest nodes closer than ``max_dist``, nearest first.
+    """Per point, the ``nodes.shape[1]`` nearest nodes within ``max_dist``, nearest first.
+
+    Within as the KD-tree decides: the squared distance below ``max_dist`` squared (a
+    leg may then round to ``max_dist`` itself).
 
     Rings of cells round the point's cell are searched until the last node kept is
     nearer than the nearest edge of the square searched so far (nothing outside can be
@@ -492,11 +495,12 @@ def _polygon_outline_points(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """The densified rings of (multi)polygons, as ``segmentize(boundary(arr))`` gives them.
 
-    Plot outlines are the one large batch densified; building two new geometries per
-    plot in GEOS took three quarters of sampling them, the rings' points are made here
-    by compiled code from the coordinates, to the bit the same as GEOS makes them.
-    ``None`` where GEOS would refuse (coordinates or step not finite, a segment cut in
-    more parts than GEOS allows): GEOS then says what is wrong.
+    Plot outlines are the one large batch densified. Building two new geometries per
+    plot in GEOS (the boundary, then the densified boundary) took three quarters of the
+    time, so the rings' points are made here by compiled code from the coordinates: to
+    the bit the points GEOS makes. ``None`` where GEOS would refuse (coordinates or step
+    not finite, a segment cut in more parts than GEOS allows): GEOS then says what is
+    wrong.
     """
     if not (np.isfinite(step) and step > 0):
         return None
