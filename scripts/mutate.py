@@ -73,6 +73,8 @@ TESTS: dict[str, tuple[str, ...]] = {
     "select": ("tests/test_select.py",),
     "api": ("tests/test_cache_key.py", "tests/test_pipeline.py", "tests/test_inputs.py"),
     "maps": ("tests/test_maps.py", "tests/test_browser.py"),
+    "walking": ("tests/test_network_counts.py", "tests/test_access_points.py",
+                "tests/test_network_distances.py"),
 }
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -94,6 +96,22 @@ MUTANTS: tuple[Mutant, ...] = (
            "ok = highway.isin(settings.highway_types) | (highway.notna() & foot_ok)",
            "ok = highway.isin(settings.highway_types)",
            "a trunk road with foot=yes is not walked on"),
+    # --- walking: plot outlines sampled, snapped, and features counted within N minutes
+    Mutant("walking", "count-ignores-plot-leg", "sitefinder/network_counts.py",
+           "                if d + tgt_leg[k] > limit:\n", "                if d > limit:\n",
+           "a plot counts a feature whose walk is only within reach without the plot's leg"),
+    Mutant("walking", "plot-side-keeps-longest-join", "sitefinder/network_counts.py",
+           "                    elif d < best[u]:\n", "                    elif d > best[u]:\n",
+           "a plot's longest join to a junction is kept instead of its shortest"),
+    Mutant("walking", "outline-points-rounded-otherwise", "sitefinder/network.py",
+           "                    f = (j * part) / length\n", "                    f = j / parts\n",
+           "outline points computed another way than GEOS (differ in the last bit)"),
+    Mutant("walking", "snap-drops-node-at-max-dist", "sitefinder/network.py",
+           "            dist[j] = np.sqrt(dist[j])  # as the tree computes it\n",
+           "            dist[j] = np.sqrt(dist[j])  # as the tree computes it\n"
+           "            if not dist[j] < max_dist:\n"
+           "                best[j], dist[j] = n, np.inf\n",
+           "the grid search drops a node the KD-tree keeps at exactly max_dist"),
     # --- measure.buffer_metrics: straight-line metrics of the surroundings
     Mutant("measure", "dwelling-residential-swapped", "sitefinder/measure.py",
            "dwellings.nearest if layer == \"dwellings\" else proximity(\n"
