@@ -474,17 +474,15 @@ def access_points(geoms: gpd.GeoSeries, step: float) -> tuple[np.ndarray, np.nda
 def _outline_points(arr: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`access_points` of an array of geometries."""
     type_id = shapely.get_type_id(arr)
-    dense = None
-    if len(arr) and np.isin(type_id, [3, 6]).all():
-        dense = _polygon_outline_points(arr, step, multi=bool((type_id == 6).any()))
-    if dense is not None:
-        xy, owner = dense
-    else:
-        polygonal = np.isin(type_id, [3, 6])
+    polygonal = np.isin(type_id, [3, 6])
+    points = None
+    if len(arr) and polygonal.all():
+        points = _polygon_outline_points(arr, step, multi=bool((type_id == 6).any()))
+    if points is None:  # points, lines, a mix, or outlines only GEOS may densify
         outline = arr.copy()
         outline[polygonal] = shapely.boundary(arr[polygonal])
-        dense = shapely.segmentize(outline, step)
-        xy, owner = shapely.get_coordinates(dense, return_index=True)
+        points = shapely.get_coordinates(shapely.segmentize(outline, step), return_index=True)
+    xy, owner = points
     # A closed outline ends on its first point again: the same joins, snapped twice.
     keep = _not_closing(xy, owner)
     return xy[keep], owner[keep]

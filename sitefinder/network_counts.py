@@ -120,7 +120,7 @@ def _reach_sums(
         plots.on_chains, _on_chains(chains, features), limit_m)
     # Search from the side with fewer members: each search costs about the same.
     if plots.n_joined < len(core_features.starts()):
-        plan = _Plan(plots.core(chains), access.n_plots,
+        plan = _Plan(plots.core(), access.n_plots,
                      _by_node(core_features, chains.n_nodes), len(weight), along_plots,
                      along_features, from_plots=True)
     else:
@@ -144,6 +144,8 @@ class _PlotSide:
         Their joins at pass-through nodes (for walks along one chain).
     n_joined : int
         Plots with at least one join to a core node.
+    chains : Chains
+        The contracted network they were made for.
     limit_m : float
         The limit the joins were cut to.
     """
@@ -152,6 +154,7 @@ class _PlotSide:
     by_node: tuple[np.ndarray, np.ndarray, np.ndarray]
     on_chains: _OnChains
     n_joined: int
+    chains: Chains
     limit_m: float
     _core: Joins | None = None
 
@@ -161,12 +164,12 @@ class _PlotSide:
         joins = joins.subset(joins.leg <= limit_m)
         by_node = _plots_by_node(chains, joins, limit_m, access.n_plots)
         n_joined = int(np.count_nonzero(np.bincount(by_node[1], minlength=access.n_plots)))
-        return cls(joins, by_node, _on_chains(chains, joins), n_joined, limit_m)
+        return cls(joins, by_node, _on_chains(chains, joins), n_joined, chains, limit_m)
 
-    def core(self, chains: Chains) -> Joins:
+    def core(self) -> Joins:
         """The joins to core nodes grouped by plot (what a search from a plot starts)."""
         if self._core is None:
-            self._core = chains.to_core(self.joins, self.limit_m)
+            self._core = self.chains.to_core(self.joins, self.limit_m)
         return self._core
 
 
